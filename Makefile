@@ -1,0 +1,48 @@
+# visionblocks: every target sets up what it needs on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install -q
+CORE := $(VENV)/.stamp-core
+DEV := $(VENV)/.stamp-dev
+
+.PHONY: demo test lint format data bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(CORE): pyproject.toml | $(PY)
+	$(PIP) -e ".[digits]"
+	touch $@
+
+# torch first: the pinned range takes the local CPU build, never the CUDA wheels.
+$(DEV): pyproject.toml | $(PY)
+	$(PIP) "torch>=2.13,<2.14"
+	$(PIP) -e ".[digits,plots,torch,dev]"
+	touch $@ $(CORE)
+
+demo: $(CORE)
+	$(VENV)/bin/visionblocks train --config configs/digits_demo.toml
+
+lint: $(DEV)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+format: $(DEV)
+	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+
+test: lint
+	MPLBACKEND=Agg $(PY) -m pytest -q -n 2 --durations=10
+
+data:
+	@if command -v apt-get >/dev/null 2>&1; then \
+		apt-get install -y dataset-fashion-mnist || sudo apt-get install -y dataset-fashion-mnist; \
+	else \
+		echo "No apt-get here. Put the four Fashion-MNIST IDX files (train-images-idx3-ubyte.gz, ..."; \
+		echo "t10k-labels-idx1-ubyte.gz) in ~/.cache/visionblocks/fashion-mnist or set VISIONBLOCKS_DATA."; \
+		exit 1; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build src/*.egg-info
