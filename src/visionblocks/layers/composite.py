@@ -1,0 +1,67 @@
+"""Sandwich layers built only from the public forward/backward pairs."""
+
+from __future__ import annotations
+
+from visionblocks.layers.activations import relu_backward, relu_forward
+from visionblocks.layers.affine import affine_backward, affine_forward
+from visionblocks.layers.norm import (
+    batchnorm_backward_alt,
+    batchnorm_forward,
+    layernorm_backward,
+    layernorm_forward,
+)
+
+_NORMS = {
+    "batchnorm": (batchnorm_forward, batchnorm_backward_alt),
+    "layernorm": (layernorm_forward, layernorm_backward),
+}
+
+
+def affine_relu_forward(x, w, b):
+    """Affine followed by ReLU.
+
+    Args:
+        x: (N, d_1, ..., d_k) input; w: (D, M); b: (M,).
+
+    Returns:
+        out: (N, M), cache.
+    """
+    a, fc_cache = affine_forward(x, w, b)
+    out, relu_cache = relu_forward(a)
+    return out, (fc_cache, relu_cache)
+
+
+def affine_relu_backward(dout, cache):
+    """Backward of ``affine_relu_forward``: returns dx, dw, db."""
+    fc_cache, relu_cache = cache
+    return affine_backward(relu_backward(dout, relu_cache), fc_cache)
+
+
+def affine_norm_relu_forward(x, w, b, gamma, beta, norm_param, norm="batchnorm"):
+    """Affine, then batch or layer normalisation, then ReLU.
+
+    Args:
+        x: (N, d_1, ..., d_k) input; w: (D, M); b: (M,); gamma, beta: (M,).
+        norm_param: the bn_param / ln_param dict of the norm layer.
+        norm: 'batchnorm' or 'layernorm'.
+
+    Returns:
+        out: (N, M), cache.
+    """
+    if norm not in _NORMS:
+        raise ValueError(f"norm must be one of {sorted(_NORMS)}, got {norm!r}")
+    norm_forward, _ = _NORMS[norm]
+    a, fc_cache = affine_forward(x, w, b)
+    an, norm_cache = norm_forward(a, gamma, beta, norm_param)
+    out, relu_cache = relu_forward(an)
+    return out, (norm, fc_cache, norm_cache, relu_cache)
+
+
+def affine_norm_relu_backward(dout, cache):
+    """Backward of ``affine_norm_relu_forward``: returns dx, dw, db, dgamma, dbeta."""
+    norm, fc_cache, norm_cache, relu_cache = cache
+    _, norm_backward = _NORMS[norm]
+    dan = relu_backward(dout, relu_cache)
+    da, dgamma, dbeta = norm_backward(dan, norm_cache)
+    dx, dw, db = affine_backward(da, fc_cache)
+    return dx, dw, db, dgamma, dbeta
