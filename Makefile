@@ -22,6 +22,7 @@ $(DEV): pyproject.toml | $(PY)
 	touch $@ $(CORE)
 
 demo: $(CORE)
+	rm -rf runs/digits-demo
 	$(VENV)/bin/visionblocks train --config configs/digits_demo.toml
 
 lint: $(DEV)

@@ -1,0 +1,6 @@
+"""Models over params dicts: ``loss(X)`` gives scores, ``loss(X, y)`` gives (loss, grads)."""
+
+from visionblocks.models.base import Model
+from visionblocks.models.fc_net import FullyConnectedNet, TwoLayerNet
+
+__all__ = ["FullyConnectedNet", "Model", "TwoLayerNet"]

@@ -1,0 +1,185 @@
+"""Fully-connected networks: {affine - [norm] - relu - [dropout]} x (L - 1) - affine - softmax."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from visionblocks.layers import (
+    affine_backward,
+    affine_forward,
+    affine_norm_relu_backward,
+    affine_norm_relu_forward,
+    affine_relu_backward,
+    affine_relu_forward,
+    dropout_backward,
+    dropout_forward,
+    softmax_loss,
+)
+from visionblocks.models.base import Model
+from visionblocks.models.init import init_weight
+
+NORMALIZATIONS = (None, "batchnorm", "layernorm")
+
+
+class FullyConnectedNet(Model):
+    """A fully-connected net of any depth with optional batch/layer norm and dropout.
+
+    Parameters are ``W1, b1, ..., WL, bL`` and, with normalisation, ``gamma1, beta1, ...`` for
+    the hidden layers. The loss is softmax cross-entropy plus ``0.5 * reg * sum(W**2)`` over the
+    weights only.
+    """
+
+    def __init__(
+        self,
+        hidden_dims,
+        input_dim=3 * 32 * 32,
+        num_classes=10,
+        dropout_keep_ratio=1,
+        normalization=None,
+        reg=0.0,
+        weight_scale=1e-2,
+        dtype=np.float32,
+        seed=None,
+        init=None,
+    ):
+        """Builds the parameters.
+
+        Args:
+            hidden_dims: list of hidden layer sizes.
+            input_dim: features per example (an (N, C, H, W) batch flattens to C * H * W).
+            num_classes: number of classes.
+            dropout_keep_ratio: keep probability of dropout after each hidden layer (1 = none).
+            normalization: None, 'batchnorm' or 'layernorm'.
+            reg: L2 regularisation strength.
+            weight_scale: std of the Gaussian initialisation when init is None.
+            dtype: float32 for training, float64 for gradient checks.
+            seed: seeds the initialisation and the dropout masks.
+            init: None/'gaussian', 'he' or 'xavier'.
+        """
+        hidden_dims = [int(h) for h in hidden_dims]
+        if any(h <= 0 for h in hidden_dims) or input_dim <= 0 or num_classes <= 1:
+            raise ValueError(
+                f"sizes must be positive with >= 2 classes, got hidden_dims={hidden_dims}, "
+                f"input_dim={input_dim}, num_classes={num_classes}"
+            )
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}"
+            )
+        if not 0 < dropout_keep_ratio <= 1:
+            raise ValueError(f"dropout_keep_ratio must be in (0, 1], got {dropout_keep_ratio}")
+        self.input_dim = int(input_dim)
+        self.num_classes = int(num_classes)
+        self.normalization = normalization
+        self.use_dropout = dropout_keep_ratio != 1
+        self.reg = reg
+        self.num_layers = 1 + len(hidden_dims)
+        self.dtype = dtype
+        self.rng = np.random.default_rng(seed)
+        self.params = {}
+        dims = [self.input_dim, *hidden_dims, self.num_classes]
+        for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:]), start=1):
+            fan_out = d_out
+            self.params[f"W{i}"] = init_weight(
+                self.rng, (d_in, d_out), d_in, fan_out, weight_scale, init, dtype
+            )
+            self.params[f"b{i}"] = np.zeros(d_out, dtype=dtype)
+            if normalization and i < self.num_layers:
+                self.params[f"gamma{i}"] = np.ones(d_out, dtype=dtype)
+                self.params[f"beta{i}"] = np.zeros(d_out, dtype=dtype)
+        self.dropout_param = {"mode": "train", "p": dropout_keep_ratio, "rng": self.rng}
+        self.norm_params = [{"mode": "train"} for _ in range(self.num_layers - 1)]
+
+    def buffers(self):
+        if self.normalization != "batchnorm":
+            return {}
+        out = {}
+        for i, p in enumerate(self.norm_params, start=1):
+            if "running_mean" in p:
+                out[f"running_mean{i}"] = p["running_mean"]
+                out[f"running_var{i}"] = p["running_var"]
+        return out
+
+    def load_buffers(self, buffers):
+        for key, value in buffers.items():
+            name = "running_mean" if key.startswith("running_mean") else "running_var"
+            self.norm_params[int(key[len(name) :]) - 1][name] = np.asarray(value, self.dtype)
+
+    def loss(self, X, y=None):
+        """Scores for X, or the loss and gradients when labels are given.
+
+        Args:
+            X: (N, d_1, ..., d_k) input with d_1 * ... * d_k == input_dim.
+            y: (N,) integer labels, or None for test-mode scores.
+
+        Returns:
+            scores: (N, num_classes) when y is None; otherwise (loss, grads) with grads
+            having the keys of ``params``.
+        """
+        X = self._check_input(X, (self.input_dim,))
+        mode = "test" if y is None else "train"
+        self.dropout_param["mode"] = mode
+        for p in self.norm_params:
+            p["mode"] = mode
+        caches = []
+        h = X
+        for i in range(1, self.num_layers):
+            w, b = self.params[f"W{i}"], self.params[f"b{i}"]
+            if self.normalization:
+                g, be = self.params[f"gamma{i}"], self.params[f"beta{i}"]
+                h, cache = affine_norm_relu_forward(
+                    h, w, b, g, be, self.norm_params[i - 1], self.normalization
+                )
+            else:
+                h, cache = affine_relu_forward(h, w, b)
+            drop_cache = None
+            if self.use_dropout:
+                h, drop_cache = dropout_forward(h, self.dropout_param)
+            caches.append((cache, drop_cache))
+        last = self.num_layers
+        scores, last_cache = affine_forward(h, self.params[f"W{last}"], self.params[f"b{last}"])
+        if y is None:
+            return scores
+
+        loss, dscores = softmax_loss(scores, y)
+        grads = {}
+        dh, grads[f"W{last}"], grads[f"b{last}"] = affine_backward(dscores, last_cache)
+        for i in range(self.num_layers - 1, 0, -1):
+            cache, drop_cache = caches[i - 1]
+            if drop_cache is not None:
+                dh = dropout_backward(dh, drop_cache)
+            if self.normalization:
+                dh, grads[f"W{i}"], grads[f"b{i}"], grads[f"gamma{i}"], grads[f"beta{i}"] = (
+                    affine_norm_relu_backward(dh, cache)
+                )
+            else:
+                dh, grads[f"W{i}"], grads[f"b{i}"] = affine_relu_backward(dh, cache)
+        weights = [f"W{i}" for i in range(1, self.num_layers + 1)]
+        loss += self.l2_penalty(grads, weights)
+        return loss, grads
+
+
+class TwoLayerNet(FullyConnectedNet):
+    """The classic affine - relu - affine - softmax net with params W1, b1, W2, b2."""
+
+    def __init__(
+        self,
+        input_dim=3 * 32 * 32,
+        hidden_dim=100,
+        num_classes=10,
+        weight_scale=1e-3,
+        reg=0.0,
+        dtype=np.float32,
+        seed=None,
+        init=None,
+    ):
+        super().__init__(
+            [hidden_dim],
+            input_dim=input_dim,
+            num_classes=num_classes,
+            reg=reg,
+            weight_scale=weight_scale,
+            dtype=dtype,
+            seed=seed,
+            init=init,
+        )
