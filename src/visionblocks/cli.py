@@ -70,6 +70,13 @@ def _add_train(sub):
     p = sub.add_parser("train", help="train a model and write a run directory")
     p.add_argument("--config", help="TOML file with the same options as the flags")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--no-test",
+        dest="test",
+        action="store_false",
+        default=argparse.SUPPRESS,
+        help="do not touch the test split (for tuning on the validation split)",
+    )
     for flag, kind, text in TRAIN_FLAGS:
         p.add_argument(f"--{flag}", type=kind, default=argparse.SUPPRESS, help=text)
     p.set_defaults(func=_cmd_train)
@@ -82,7 +89,7 @@ def _cmd_train(args) -> int:
     from visionblocks.config import config_from_dict, load_toml
     from visionblocks.runs import train_run
 
-    names = [flag.replace("-", "_") for flag, _, _ in TRAIN_FLAGS]
+    names = [flag.replace("-", "_") for flag, _, _ in TRAIN_FLAGS] + ["test"]
     flags = {k: getattr(args, k) for k in names if hasattr(args, k)}  # only flags given
     values = {}
     if args.resume:
@@ -98,7 +105,12 @@ def _cmd_train(args) -> int:
     cfg = config_from_dict(values)
     summary = train_run(cfg, resume=args.resume)
     print(f"run directory: {cfg.out}")
-    print(f"test accuracy: {summary['test_accuracy']:.4f}")
+    if summary.get("best_val_accuracy") is not None:
+        print(f"best validation accuracy: {summary['best_val_accuracy']:.4f}")
+    if summary["test_accuracy"] is None:
+        print("test accuracy: not evaluated (--no-test)")
+    else:
+        print(f"test accuracy: {summary['test_accuracy']:.4f}")
     return 0
 
 

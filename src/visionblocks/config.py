@@ -49,6 +49,7 @@ class TrainConfig:
     seed: int = 0
     out: str | None = None
     print_every: int = 100
+    test: bool = True
     arch: dict = field(default_factory=dict)
 
     def validate(self) -> TrainConfig:

@@ -185,7 +185,9 @@ def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
         model = build_model(cfg, data)
         solver = make_solver(cfg, model, data, run_dir, resume)
         solver.train()
-        test_acc = float(np.mean(predict(model, data["X_test"]) == data["y_test"]))
+        test_acc = None
+        if cfg.test:
+            test_acc = float(np.mean(predict(model, data["X_test"]) == data["y_test"]))
         summary = {
             "test_accuracy": test_acc,
             "best_val_accuracy": solver.best_val_acc,
