@@ -134,3 +134,18 @@ def test_bad_solver_arguments(digits):
         _solver(_model(), digits, learning_rate=1.0)
     with pytest.raises(KeyError, match="X_val"):
         Solver(_model(), {"X_train": digits["X_train"], "y_train": digits["y_train"]})
+
+
+def test_resume_trims_metrics_written_after_the_last_checkpoint(digits, tmp_path):
+    _solver(_model(), digits, num_epochs=2, out_dir=tmp_path).train()
+    with open(tmp_path / "metrics.jsonl", "a") as f:  # a crash after the line, before the save
+        f.write(json.dumps({"epoch": 3, "loss": -1.0}) + "\n")
+    _solver(_model(), digits, num_epochs=3, out_dir=tmp_path, resume=True).train()
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [1, 2, 3] and lines[-1]["loss"] > 0
+
+
+def test_a_fresh_run_in_a_used_directory_starts_its_metrics_afresh(digits, tmp_path):
+    _solver(_model(), digits, num_epochs=2, out_dir=tmp_path).train()
+    _solver(_model(), digits, num_epochs=1, out_dir=tmp_path).train()
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionblocks.checkpoint import load_checkpoint, save_checkpoint
+from visionblocks.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from visionblocks.errors import ShapeError, TrainingDivergedError
 from visionblocks.optim import get_update_rule
 
@@ -100,6 +100,7 @@ class Solver:
             self.out_dir = Path(self.out_dir)
             if self.resume and (self.out_dir / "last.json").exists():
                 self._load(self.out_dir / "last")
+            self._trim_metrics()
 
     def _reset(self):
         """Sets up the book-keeping variables for a fresh run."""
@@ -243,11 +244,23 @@ class Solver:
                 "update_ratio": self.update_ratio_history[-1],
             }
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            self._save(self.out_dir / "last")
-            if improved:
-                self._save(self.out_dir / "best", best_only=True)
+            # The metrics line goes first: after a crash before the checkpoint, resuming
+            # trims it and trains that epoch again.
             with open(self.out_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
+            if improved:
+                self._save(self.out_dir / "best", best_only=True)
+            self._save(self.out_dir / "last")
+
+    def _trim_metrics(self):
+        """Keeps only the metrics.jsonl lines of epochs the checkpoint covers (none if fresh)."""
+        path = self.out_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        lines = path.read_text().splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line)["epoch"] <= self.epoch]
+        if len(kept) != len(lines):
+            atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
 
     def check_accuracy(self, X, y, num_samples=None, batch_size=100):
         """Accuracy of the model on (X, y), on a fixed seeded subsample of ``num_samples``.
@@ -263,7 +276,8 @@ class Solver:
         """
         n = X.shape[0]
         if num_samples is not None and n > num_samples:
-            idx = np.random.default_rng(self.seed + 1).choice(n, num_samples, replace=False)
+            sub_seed = None if self.seed is None else self.seed + 1
+            idx = np.random.default_rng(sub_seed).choice(n, num_samples, replace=False)
             X, y = X[idx], y[idx]
         y_pred = predict(self.model, X, batch_size)
         return float(np.mean(y_pred == np.asarray(y)))
