@@ -131,6 +131,10 @@ def test_argument_errors():
         vm.roc_auc_score([0, 1], [0.2, 0.4], max_fpr=1.5)
     with pytest.raises(ValueError, match="shape"):
         vm.average_precision_score([0, 1, 2], np.ones((3, 2)))
+    with pytest.raises(ValueError, match="zero for every sample"):
+        vm.roc_curve([0, 1], [0.1, 0.2], sample_weight=[0, 0])
+    with pytest.raises(ValueError, match="zero for every sample"):
+        vm.accuracy_score([0, 1], [0, 1], sample_weight=[0.0, 0.0])
     with pytest.raises(ValueError, match="monotonic"):
         vm.auc([0, 2, 1], [0, 1, 1])
     assert vm.auc([1, 0], [1, 1]) == 1.0

@@ -60,6 +60,8 @@ def check_weights(sample_weight, n: int):
         raise ShapeError(f"sample_weight must have shape ({n},), got {w.shape}")
     if w.dtype.kind not in "iuf" or not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError("sample_weight must hold finite non-negative numbers")
+    if n and not np.any(w > 0):
+        raise ValueError("sample_weight is zero for every sample")
     return w
 
 
