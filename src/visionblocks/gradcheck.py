@@ -24,6 +24,17 @@ def rel_error(x, y):
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
+def _central_difference(f, x, ix, h):
+    """(f(x + h e_ix) - f(x - h e_ix)) / 2h, perturbing x[ix] in place and restoring it."""
+    old = x[ix]
+    x[ix] = old + h
+    pos = np.array(f(x), copy=True)
+    x[ix] = old - h
+    neg = np.array(f(x), copy=True)
+    x[ix] = old
+    return pos, neg
+
+
 def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
     """Central-difference gradient of a scalar ``f`` at ``x`` (modified in place, then restored).
 
@@ -37,15 +48,10 @@ def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
         grad: array of x's shape.
     """
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    it = np.nditer(x, flags=["multi_index"])
     while not it.finished:
         ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        fxph = f(x)
-        x[ix] = old - h
-        fxmh = f(x)
-        x[ix] = old
+        fxph, fxmh = _central_difference(f, x, ix, h)
         grad[ix] = (fxph - fxmh) / (2 * h)
         if verbose:
             print(ix, grad[ix])
@@ -66,16 +72,10 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
         grad: array of x's shape.
     """
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    it = np.nditer(x, flags=["multi_index"])
     while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        pos = np.array(f(x), copy=True)
-        x[ix] = old - h
-        neg = np.array(f(x), copy=True)
-        x[ix] = old
-        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+        pos, neg = _central_difference(f, x, it.multi_index, h)
+        grad[it.multi_index] = np.sum((pos - neg) * df) / (2 * h)
         it.iternext()
     return grad
 
@@ -90,13 +90,8 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None, ver
     errors = np.empty(num_checks)
     for i in range(num_checks):
         ix = tuple(int(rng.integers(m)) for m in x.shape)
-        old = x[ix]
-        x[ix] = old + h
-        fxph = f(x)
-        x[ix] = old - h
-        fxmh = f(x)
-        x[ix] = old
-        numeric = (fxph - fxmh) / (2 * h)
+        fxph, fxmh = _central_difference(f, x, ix, h)
+        numeric = float(fxph - fxmh) / (2 * h)
         analytic = analytic_grad[ix]
         errors[i] = abs(numeric - analytic) / max(1e-12, abs(numeric) + abs(analytic))
         if verbose:
