@@ -23,6 +23,14 @@ def _str_list(text):
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+def _bool(text):
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def _none_or(kind):
     def parse(text):
         return None if text.lower() in ("none", "") else kind(text)
@@ -45,11 +53,11 @@ TRAIN_FLAGS = [
     ("weight-scale", float, "std of the Gaussian init when --init is none"),
     ("init", _none_or(str), "he, xavier or none (Gaussian with --weight-scale)"),
     ("reg", float, "L2 regularisation strength"),
-    ("update-rule", str, "sgd, sgd_momentum, nesterov, adagrad, rmsprop, adam"),
+    ("update-rule", str, "sgd, sgd_momentum, nesterov, adagrad, rmsprop, adam (torch: adamw)"),
     ("lr", float, "learning rate"),
     ("momentum", float, "momentum of sgd_momentum / nesterov"),
     ("lr-decay", float, "multiply the learning rate by this each epoch"),
-    ("schedule", _none_or(str), "constant, step, exponential or cosine (per iteration)"),
+    ("schedule", _none_or(str), "constant, step, exponential, cosine (torch: onecycle)"),
     ("warmup-epochs", float, "linear learning-rate warm-up, in epochs"),
     ("epochs", int, "training epochs"),
     ("batch-size", int, "minibatch size"),
@@ -60,6 +68,13 @@ TRAIN_FLAGS = [
     ("seed", int, "random seed"),
     ("out", str, "run directory (default runs/DATA-MODEL-TIME)"),
     ("print-every", int, "print the loss every N iterations"),
+    ("engine", str, "numpy (default) or torch (the PyTorch engine; also under torchrun)"),
+    ("weight-decay", float, "torch engine: weight decay (decoupled for adamw)"),
+    ("label-smoothing", float, "torch engine: label smoothing of the cross-entropy"),
+    ("grad-clip", _none_or(float), "torch engine: clip the gradient norm to this"),
+    ("bf16", _bool, "torch engine: bfloat16 autocast (true/false)"),
+    ("channels-last", _bool, "torch engine: channels-last memory format (true/false)"),
+    ("device", _none_or(str), "torch engine: cuda, mps or cpu (default: the best available)"),
 ]
 
 #: Extra subcommands: module exposing ``add_parser(subparsers)``; each sets ``func``.
@@ -77,6 +92,8 @@ def _add_train(sub):
         default=argparse.SUPPRESS,
         help="do not touch the test split (for tuning on the validation split)",
     )
+    p.add_argument("--report", action="store_true", help="write RUN/report.html and plots")
+    p.add_argument("--tensorboard", action="store_true", help="write RUN/tensorboard scalars")
     for flag, kind, text in TRAIN_FLAGS:
         p.add_argument(f"--{flag}", type=kind, default=argparse.SUPPRESS, help=text)
     p.set_defaults(func=_cmd_train)
@@ -104,6 +121,10 @@ def _cmd_train(args) -> int:
     values.update(flags)
     cfg = config_from_dict(values)
     summary = train_run(cfg, resume=args.resume)
+    if args.report or args.tensorboard:
+        from visionblocks.report.cli import after_training
+
+        after_training(cfg.out, report=args.report, tensorboard=args.tensorboard)
     print(f"run directory: {cfg.out}")
     if summary.get("best_val_accuracy") is not None:
         print(f"best validation accuracy: {summary['best_val_accuracy']:.4f}")

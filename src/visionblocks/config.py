@@ -51,6 +51,14 @@ class TrainConfig:
     print_every: int = 100
     test: bool = True
     arch: dict = field(default_factory=dict)
+    # The PyTorch engine (visionblocks.torchkit) and the options only it has.
+    engine: str = "numpy"
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    grad_clip: float | None = None
+    bf16: bool = False
+    channels_last: bool = False
+    device: str | None = None
 
     def validate(self) -> TrainConfig:
         """Checks value ranges; raises ConfigError naming the bad option."""
@@ -69,6 +77,21 @@ class TrainConfig:
                 f"hidden_dims must be positive, got {self.hidden_dims}",
             ),
         ]
+        checks += [
+            (self.engine in ENGINES, f"engine must be one of {ENGINES}, got {self.engine!r}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            (
+                0 <= self.label_smoothing < 1,
+                f"label_smoothing must be in [0, 1), got {self.label_smoothing}",
+            ),
+            (
+                self.grad_clip is None or self.grad_clip > 0,
+                f"grad_clip must be > 0, got {self.grad_clip}",
+            ),
+        ]
+        torch_only = [k for k, v in TORCH_ONLY.items() if getattr(self, k) != v]
+        if self.engine == "numpy" and torch_only:
+            checks.append((False, f"{', '.join(torch_only)} need(s) --engine torch"))
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
@@ -78,6 +101,16 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+ENGINES = ("numpy", "torch")
+#: Options of the torch engine only, with their (inactive) defaults.
+TORCH_ONLY = {
+    "weight_decay": 0.0,
+    "label_smoothing": 0.0,
+    "grad_clip": None,
+    "bf16": False,
+    "channels_last": False,
+    "device": None,
+}
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 

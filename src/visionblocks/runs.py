@@ -166,6 +166,15 @@ def prepare_run_dir(cfg: TrainConfig, resume: bool) -> Path:
     return run_dir
 
 
+def _torch_runner():
+    """The PyTorch engine's runner, imported only when a config asks for it."""
+    try:
+        from visionblocks.torchkit import runner
+    except ImportError as e:
+        raise ConfigError(f"engine 'torch' needs PyTorch: {e}") from None
+    return runner
+
+
 def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
     """Trains the configured model and writes the run directory.
 
@@ -173,6 +182,8 @@ def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
         the summary dict (also written to ``summary.json``) with ``test_accuracy``.
     """
     cfg.validate()
+    if cfg.engine == "torch":
+        return _torch_runner().train_run(cfg, resume)
     _register_plugins()
     if cfg.model not in MODEL_BUILDERS and cfg.model not in RUNNERS:
         raise ConfigError(f"unknown model {cfg.model!r}; choose from {model_names()}")
@@ -237,6 +248,8 @@ def load_best_model(run_dir, cfg: TrainConfig, data: dict):
 def evaluate_run(run_dir) -> float:
     """Reloads a run's best checkpoint and returns its test accuracy."""
     cfg = read_run_config(run_dir)
+    if cfg.engine == "torch":
+        return float(_torch_runner().evaluate_run(run_dir, cfg))
     data = load_run_data(cfg)
     _register_plugins()
     if cfg.model in RUNNERS:

@@ -1,0 +1,174 @@
+"""``visionblocks train --engine torch``: the run of a TrainConfig on the PyTorch engine.
+
+The run directory is the NumPy engine's (``config.json``, ``metrics.jsonl``, ``last``/``best``
+checkpoints, ``summary.json``); under torchrun only rank 0 writes it. Models come from
+``BUILDERS``: the twins of the NumPy models (same options, same initial weights) and a ResNet.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from visionblocks.checkpoint import atomic_write_json, load_checkpoint
+from visionblocks.errors import ConfigError
+from visionblocks.torchkit import checkpoint as ckpt
+from visionblocks.torchkit import distributed as D
+from visionblocks.torchkit import models as tm
+from visionblocks.torchkit.augment import make_augment
+from visionblocks.torchkit.optim import SCHEDULES, check_optimizer
+from visionblocks.torchkit.trainer import Trainer
+
+#: name -> builder(cfg, input_shape (C, H, W), num_classes) -> nn.Module.
+BUILDERS: dict[str, Callable] = {}
+
+
+def _fc(cfg, shape, num_classes):
+    return tm.FullyConnectedNet(
+        cfg.hidden_dims, input_dim=int(np.prod(shape)), num_classes=num_classes,
+        dropout_keep_ratio=cfg.dropout_keep, normalization=cfg.normalization, reg=cfg.reg,
+        weight_scale=cfg.weight_scale, seed=cfg.seed, init=cfg.init,
+    )  # fmt: skip
+
+
+def _twolayer(cfg, shape, num_classes):
+    if len(cfg.hidden_dims) != 1:
+        raise ConfigError(f"twolayer takes one hidden size, got hidden_dims={cfg.hidden_dims}")
+    return tm.TwoLayerNet(
+        int(np.prod(shape)), cfg.hidden_dims[0], num_classes, weight_scale=cfg.weight_scale,
+        reg=cfg.reg, seed=cfg.seed, init=cfg.init,
+    )  # fmt: skip
+
+
+def arch_options(cfg, allowed: dict) -> dict:
+    """``cfg.arch`` over the defaults in ``allowed``; unknown keys are a ConfigError."""
+    unknown = sorted(set(cfg.arch) - set(allowed))
+    if unknown:
+        raise ConfigError(f"unknown [arch] option(s) {unknown} for model {cfg.model!r}; "
+                          f"known: {sorted(allowed)}")  # fmt: skip
+    return {**allowed, **cfg.arch}
+
+
+def _resnet(cfg, shape, num_classes):
+    a = arch_options(cfg, {"widths": [32, 64, 128], "blocks": [2, 2, 2], "dropout": 0.0})
+    return tm.ResNet(tuple(shape), num_classes, a["widths"], a["blocks"], a["dropout"],
+                     reg=cfg.reg, seed=cfg.seed)  # fmt: skip
+
+
+BUILDERS.update(fc=_fc, twolayer=_twolayer, resnet=_resnet)
+
+
+def _register_conv():
+    try:
+        from visionblocks.torchkit import models_cnn
+    except ImportError as e:  # the NumPy conv models have not landed
+        if "cnn" not in str(e):
+            raise
+        return
+    BUILDERS.update(models_cnn.BUILDERS)
+
+
+_register_conv()
+
+
+def check_config(cfg) -> None:
+    """The torch-specific checks, before any data is read or anything is written."""
+    check_optimizer(cfg.update_rule)
+    if cfg.schedule is not None and cfg.schedule not in SCHEDULES:
+        raise ConfigError(f"unknown schedule {cfg.schedule!r}; choose from {list(SCHEDULES)}")
+    if cfg.model not in BUILDERS:
+        raise ConfigError(f"unknown model {cfg.model!r} for the torch engine; "
+                          f"choose from {sorted(BUILDERS)}")  # fmt: skip
+    make_augment(cfg.augment)
+
+
+def build_model(cfg, data):
+    """The twin (or ResNet) that ``cfg.model`` names, for the data's shapes."""
+    return BUILDERS[cfg.model](cfg, data["X_train"].shape[1:], len(data["class_names"]))
+
+
+def _run_dir(cfg, resume, ctx) -> Path:
+    from visionblocks.runs import default_run_dir
+
+    out = D.broadcast_str(str(cfg.out or default_run_dir(cfg)), ctx)
+    run_dir = Path(out)
+    if not resume and (run_dir / "config.json").exists():
+        raise ConfigError(f"run directory {run_dir} already holds a run; pass --resume to "
+                          "continue it or choose another --out")  # fmt: skip
+    D.barrier(ctx)
+    cfg.out = str(run_dir)
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run_dir / "config.json", cfg.to_dict())
+    return run_dir
+
+
+def train_run(cfg, resume: bool = False) -> dict:
+    """Trains ``cfg`` on the torch engine (data-parallel under torchrun).
+
+    Returns:
+        the summary (written to ``summary.json`` by rank 0) with ``test_accuracy``.
+    """
+    from visionblocks.runs import load_run_data
+
+    check_config(cfg)
+    ctx, device = D.setup(cfg.device)
+    try:
+        data = load_run_data(cfg)
+        model = build_model(cfg, data)
+        run_dir = _run_dir(cfg, resume, ctx)
+        start = time.perf_counter()
+        trainer = Trainer(
+            model, data, update_rule=cfg.update_rule, lr=cfg.lr, momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay, schedule=cfg.schedule, lr_decay=cfg.lr_decay,
+            warmup_epochs=cfg.warmup_epochs, epochs=cfg.epochs, batch_size=cfg.batch_size,
+            label_smoothing=cfg.label_smoothing, grad_clip=cfg.grad_clip, augment=cfg.augment,
+            bf16=cfg.bf16, channels_last=cfg.channels_last, device=str(device), seed=cfg.seed,
+            out_dir=run_dir, resume=resume, print_every=cfg.print_every, ctx=ctx,
+        )  # fmt: skip
+        trainer.train()
+        test_acc = None
+        if cfg.test:
+            test_acc = trainer.check_accuracy(data["X_test"], data["y_test"])
+        summary = {
+            "test_accuracy": test_acc,
+            "best_val_accuracy": trainer.best_val_acc,
+            "epochs": trainer.epoch,
+            "final_train_accuracy": trainer.train_acc_history[-1] if trainer.epoch else None,
+            "num_params": int(sum(p.numel() for p in model.parameters())),
+            "engine": "torch",
+            "device": str(device),
+            "world_size": ctx.world_size,
+            "max_param_diff_across_ranks": trainer.rank_spread,
+            "data": cfg.data,
+            "model": cfg.model,
+            "num_train": int(data["X_train"].shape[0]),
+            "num_val": int(data["X_val"].shape[0]),
+            "num_test": int(data["X_test"].shape[0]),
+            "train_seconds": round(time.perf_counter() - start, 2),
+        }
+        if ctx.is_main:
+            atomic_write_json(run_dir / "summary.json", summary)
+        D.barrier(ctx)
+        return summary
+    finally:
+        D.teardown()
+
+
+def evaluate_run(run_dir, cfg) -> float:
+    """Rebuilds a torch run's model, loads its best checkpoint and returns its test accuracy."""
+    from visionblocks.runs import load_run_data
+
+    check_config(cfg)
+    data = load_run_data(cfg)
+    model = build_model(cfg, data)
+    arrays, meta = load_checkpoint(Path(run_dir) / "best")
+    try:
+        ckpt.load_state(model, ckpt.group(arrays, "params/"))
+    except RuntimeError as e:
+        raise ConfigError(f"checkpoint does not fit model {cfg.model!r}: {e}") from None
+    trainer = Trainer(model, data, batch_size=1, epochs=0, device=cfg.device, verbose=False)
+    return trainer.check_accuracy(data["X_test"], data["y_test"])

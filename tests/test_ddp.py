@@ -1,0 +1,52 @@
+"""Data-parallel training: 2 processes under torchrun equal one process over the same batches."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from visionblocks.cli import main  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+# No batch norm here: DDP normalises each rank's half batch with its own statistics, so a BN
+# net under DDP differs from one process over the whole batch (SyncBatchNorm would fix that).
+ARGS = ["train", "--engine", "torch", "--data", "digits", "--num-train", "240", "--model", "fc",
+        "--hidden-dims", "32", "--dropout-keep", "1", "--update-rule", "sgd_momentum",
+        "--lr", "0.1", "--weight-decay", "1e-3", "--epochs", "2", "--batch-size", "40",
+        "--augment", "crop,flip", "--print-every", "1000", "--seed", "3",
+        "--device", "cpu"]  # fmt: skip
+
+
+def test_two_processes_end_identical_and_equal_to_one_process(tmp_path, capsys):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "visionblocks", *ARGS, "--out", str(tmp_path / "ddp")]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-1].startswith("test accuracy: 0.")
+    assert sum(line.startswith("test accuracy") for line in lines) == 1  # only rank 0 prints
+    summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
+    assert summary["world_size"] == 2
+    assert summary["max_param_diff_across_ranks"] == 0.0  # both replicas hold the same weights
+
+    torch.set_num_threads(1)
+    assert main([*ARGS, "--out", str(tmp_path / "one")]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("test accuracy: 0.")
+    ddp = np.load(tmp_path / "ddp" / "last.npz")
+    one = np.load(tmp_path / "one" / "last.npz")
+    keys = [k for k in one.files if k.startswith("params/")]
+    assert keys
+    for k in keys:  # the same global batches and mean gradients: equal up to float rounding
+        np.testing.assert_allclose(ddp[k], one[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    m_ddp = [json.loads(x) for x in (tmp_path / "ddp" / "metrics.jsonl").open()]
+    m_one = [json.loads(x) for x in (tmp_path / "one" / "metrics.jsonl").open()]
+    for a, b in zip(m_ddp, m_one):  # metrics reduced over the ranks equal the single process's
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+        assert a["val_acc"] == b["val_acc"] and a["train_acc"] == b["train_acc"]

@@ -1,0 +1,74 @@
+"""``visionblocks train --engine torch``: the run directory, evaluate, and one-line errors."""
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from visionblocks.cli import main  # noqa: E402
+
+pytestmark = pytest.mark.torch
+torch.set_num_threads(1)  # 2 shared cores: intra-op threads only contend
+
+
+def _train(tmp_path, *extra, name="run"):
+    out = tmp_path / name
+    args = ["train", "--engine", "torch", "--data", "digits", "--num-train", "300", "--model",
+            "fc", "--hidden-dims", "32", "--epochs", "2", "--batch-size", "50", "--out",
+            str(out), *extra]  # fmt: skip
+    return main(args), out
+
+
+def test_torch_engine_writes_the_run_directory_and_evaluate_agrees(tmp_path, capsys):
+    code, out = _train(tmp_path, "--update-rule", "adamw", "--weight-decay", "0.01",
+                       "--schedule", "onecycle", "--label-smoothing", "0.1", "--grad-clip", "2",
+                       "--normalization", "batchnorm", "--augment", "flip,erase")  # fmt: skip
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert code == 0 and printed[0].startswith("device: cpu")
+    assert printed[-1].startswith("test accuracy: 0.")
+    summary = json.loads((out / "summary.json").read_text())
+    assert printed[-1] == f"test accuracy: {summary['test_accuracy']:.4f}"
+    assert summary["engine"] == "torch" and summary["epochs"] == 2
+    config = json.loads((out / "config.json").read_text())
+    assert config["engine"] == "torch" and config["update_rule"] == "adamw"
+    assert [json.loads(x)["epoch"] for x in (out / "metrics.jsonl").open()] == [1, 2]
+    assert main(["evaluate", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == printed[-1]
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "3"]) == 0
+    assert [json.loads(x)["epoch"] for x in (out / "metrics.jsonl").open()] == [1, 2, 3]
+
+
+def test_resnet_from_a_config_file(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('engine = "torch"\ndata = "digits"\nnum_train = 100\nmodel = "resnet"\n'
+                   'epochs = 1\nbatch_size = 50\nupdate_rule = "sgd_momentum"\nlr = 0.05\n'
+                   f'out = "{tmp_path / "r"}"\n'
+                   "[arch]\nwidths = [8, 16]\nblocks = [1, 1]\n")  # fmt: skip
+    assert main(["train", "--config", str(cfg), "--channels-last", "true"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("test accuracy: ")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--update-rule", "adamax"], "unknown update rule 'adamax'"),
+        (["--lr", "-1"], "lr must be >= 0"),
+        (["--batch-size", "5000"], "batch_size 5000 is larger than the 300 training examples"),
+        (["--model", "resnet1000"], "unknown model 'resnet1000' for the torch engine"),
+        (["--schedule", "linear"], "unknown schedule 'linear'"),
+        (["--engine", "jax"], "engine must be one of"),
+        (["--engine", "numpy", "--weight-decay", "0.1"], "weight_decay need(s) --engine torch"),
+        (["--label-smoothing", "1.5"], "label_smoothing must be in [0, 1)"),
+        (["--model", "resnet", "--hidden-dims", "8"], None),
+    ],
+)
+def test_bad_config_ends_with_one_line_error(tmp_path, capsys, args, message):
+    if message is None:  # resnet with an [arch] typo
+        (tmp_path / "c.toml").write_text("[arch]\nwidth = [8]\n")
+        args, message = [*args, "--config", str(tmp_path / "c.toml")], "unknown [arch] option"
+    code, out = _train(tmp_path, *args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and message in err, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (out / "config.json").exists() or "batch_size" in message

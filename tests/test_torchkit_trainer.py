@@ -1,0 +1,147 @@
+"""The torch Trainer: reproducibility, the run directory, exact resume, safety stops, options."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from visionblocks.data import load_dataset  # noqa: E402
+from visionblocks.errors import ConfigError, TrainingDivergedError  # noqa: E402
+from visionblocks.torchkit import Trainer  # noqa: E402
+from visionblocks.torchkit import models as tm  # noqa: E402
+from visionblocks.torchkit.optim import make_lr_schedule, make_optimizer, one_cycle  # noqa: E402
+
+pytestmark = pytest.mark.torch
+torch.set_num_threads(1)  # 2 shared cores: intra-op threads only contend
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", num_train=300, seed=0)
+
+
+def _model(keep=0.8, normalization="batchnorm"):
+    return tm.FullyConnectedNet([32], input_dim=64, num_classes=10, dropout_keep_ratio=keep,
+                                normalization=normalization, init="he", seed=0)  # fmt: skip
+
+
+def _trainer(model, data, **kw):
+    opts = dict(update_rule="adam", lr=2e-3, batch_size=50, epochs=3, verbose=False, seed=0,
+                device="cpu")  # fmt: skip
+    return Trainer(model, data, **{**opts, **kw})
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_same_seed_same_training(digits):
+    a, b = _model(), _model()
+    _trainer(a, digits, augment=["crop", "flip"]).train()
+    _trainer(b, digits, augment=["crop", "flip"]).train()
+    for k, v in _state(a).items():
+        torch.testing.assert_close(v, _state(b)[k], rtol=0, atol=0)
+
+
+def test_histories_run_directory_and_best_weights(digits, tmp_path):
+    model = _model()
+    t = _trainer(model, digits, out_dir=tmp_path, lr=1e-2, schedule="cosine", warmup_epochs=1)
+    t.train()
+    assert len(t.loss_history) == 3 * (300 // 50) and len(t.val_acc_history) == 3
+    assert t.best_val_acc == max(t.val_acc_history) and t.best_val_acc > 0.5
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [1, 2, 3]
+    assert {"loss", "train_acc", "val_acc", "lr", "seconds", "images_per_sec"} <= set(lines[0])
+    best = np.load(tmp_path / "best.npz", allow_pickle=False)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(best[f"params/{k}"], v.numpy())
+    assert t.check_accuracy(digits["X_val"], digits["y_val"]) == pytest.approx(t.best_val_acc)
+
+
+@pytest.mark.parametrize("rule", ["sgd_momentum", "adamw"])
+def test_resume_reaches_exactly_the_uninterrupted_weights(digits, tmp_path, rule):
+    full = _model()
+    _trainer(full, digits, update_rule=rule, epochs=3, augment=["crop", "erase"],
+             out_dir=tmp_path / "full", weight_decay=1e-3).train()  # fmt: skip
+    part = _model()
+    _trainer(part, digits, update_rule=rule, epochs=2, augment=["crop", "erase"],
+             out_dir=tmp_path / "part", weight_decay=1e-3).train()  # fmt: skip
+    resumed = _model(keep=0.8)
+    t = _trainer(resumed, digits, update_rule=rule, epochs=3, augment=["crop", "erase"],
+                 out_dir=tmp_path / "part", weight_decay=1e-3, resume=True)  # fmt: skip
+    assert t.epoch == 2
+    t.train()
+    last_full = np.load(tmp_path / "full" / "last.npz")
+    last_part = np.load(tmp_path / "part" / "last.npz")
+    for k in last_full.files:
+        if k.startswith(("params/", "best/", "optim/")):
+            np.testing.assert_array_equal(last_full[k], last_part[k], err_msg=k)
+    epochs = [json.loads(x)["epoch"] for x in (tmp_path / "part" / "metrics.jsonl").open()]
+    assert epochs == [1, 2, 3]
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_weights(digits, tmp_path):
+    model = _model(keep=1, normalization=None)
+    t = _trainer(model, digits, update_rule="sgd", lr=1e9, epochs=2, out_dir=tmp_path)
+    before = _state(model)
+    with pytest.raises(TrainingDivergedError, match="Lower the learning rate"):
+        t.train()
+    for k, v in _state(model).items():
+        torch.testing.assert_close(v, before[k])
+
+
+@pytest.mark.parametrize(
+    "kw, error, message",
+    [
+        ({"update_rule": "adamax"}, ConfigError, "unknown update rule 'adamax'"),
+        ({"lr": -1.0}, ConfigError, "lr must be >= 0"),
+        ({"batch_size": 5000}, ConfigError, "larger than the 300 training examples"),
+        ({"augment": ["rotate"]}, ConfigError, "unknown augmentation"),
+        ({"schedule": "linear"}, ConfigError, "unknown schedule"),
+        ({"label_smoothing": 1.0}, ConfigError, "label_smoothing"),
+        ({"momentun": 0.9}, TypeError, "unrecognised Trainer arguments: momentun"),
+    ],
+)
+def test_bad_options_are_refused(digits, kw, error, message):
+    with pytest.raises(error, match=message):
+        _trainer(_model(), digits, **kw)
+
+
+def test_bf16_channels_last_and_clipping_train_a_resnet(digits):
+    model = tm.ResNet((1, 8, 8), 10, widths=(8, 16), blocks=(1, 1), seed=0)
+    t = _trainer(model, digits, epochs=1, bf16=True, channels_last=True, grad_clip=1.0,
+                 label_smoothing=0.1, update_rule="nesterov", lr=0.05)  # fmt: skip
+    t.train()
+    assert np.isfinite(t.loss_history).all() and 0.0 <= t.val_acc_history[0] <= 1.0
+
+
+def test_resnet_shapes_and_seed():
+    a, b = tm.ResNet((1, 28, 28), 10, seed=1), tm.ResNet((1, 28, 28), 10, seed=1)
+    torch.testing.assert_close(a.stem[0].weight, b.stem[0].weight)
+    assert a(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ValueError, match="widths and blocks"):
+        tm.ResNet(widths=(8, 16), blocks=(1,))
+
+
+def test_schedules():
+    f = one_cycle(1.0, 100)
+    assert f(0) == pytest.approx(1 / 25) and f(30) == pytest.approx(1.0)
+    assert f(100) == pytest.approx(1 / 25e4) and max(f(s) for s in range(100)) <= 1.0
+    decay = make_lr_schedule(None, 1.0, 100, lr_decay=0.5, steps_per_epoch=10)
+    assert decay(9) == 1.0 and decay(10) == 0.5
+    warm = make_lr_schedule("cosine", 1.0, 100, warmup_steps=10)
+    assert warm(0) == 0.0 and warm(5) == pytest.approx(0.5 * warm(10))
+
+
+@pytest.mark.parametrize("name", ["sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop",
+                                  "adam", "adamw"])  # fmt: skip
+def test_every_optimizer_lowers_a_quadratic(name):
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = make_optimizer(name, [w], 0.1, weight_decay=0.0)
+    for _ in range(20):
+        opt.zero_grad()
+        (w**2).sum().backward()
+        opt.step()
+    assert float((w**2).sum().detach()) < 3.0
