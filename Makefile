@@ -6,7 +6,7 @@ PIP := $(PY) -m pip install -q
 CORE := $(VENV)/.stamp-core
 DEV := $(VENV)/.stamp-dev
 
-.PHONY: demo test lint format data bench clean
+.PHONY: demo test lint format data bench clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,11 @@ format: $(DEV)
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
-test: lint
+# The report test renders report.html in headless Chromium (Debian's package; CI runs as root).
+chromium:
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: lint chromium
 	MPLBACKEND=Agg $(PY) -m pytest -q -n 2 --durations=10
 
 data:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from visionblocks.data.cifar import load_cifar10
 from visionblocks.data.idx import IDXFormatError, read_idx
 from visionblocks.data.preprocess import apply_preprocessing
 from visionblocks.data.sources import find_files
@@ -65,8 +66,9 @@ LOADERS = {
     "digits": _load_digits,
     "fashion-mnist": _idx_loader("fashion-mnist", FASHION_CLASSES),
     "mnist": _idx_loader("mnist", tuple(str(i) for i in range(10))),
+    "cifar10": load_cifar10,
 }
-DEFAULT_NUM_VAL = {"digits": 300, "fashion-mnist": 5000, "mnist": 5000}
+DEFAULT_NUM_VAL = {"digits": 300, "fashion-mnist": 5000, "mnist": 5000, "cifar10": 5000}
 
 
 def split_validation(X, y, num_val, seed):
@@ -88,7 +90,8 @@ def load_dataset(
     """Loads a data set as the classic dict.
 
     Args:
-        name: 'digits', 'fashion-mnist' or 'mnist' (and more as loaders are registered).
+        name: 'digits', 'fashion-mnist', 'mnist' or 'cifar10' (and more as loaders are
+            registered).
         data_dir: folder to read from; default: $VISIONBLOCKS_DATA, the cache, system dirs.
         num_val: validation examples drawn from the training set (a per-data-set default).
         seed: seeds the validation draw (and the training subsample).

@@ -10,12 +10,17 @@ from visionblocks.errors import DataNotFoundError
 #: How to install each data set, shown when it cannot be found.
 INSTALL_HINTS = {
     "fashion-mnist": (
-        "install it with `make data` (apt-get install -y dataset-fashion-mnist), or put the "
-        "four IDX files in ~/.cache/visionblocks/fashion-mnist"
+        "install it with `make data` (apt-get install -y dataset-fashion-mnist), run "
+        "`visionblocks data download fashion-mnist`, or put the four IDX files in "
+        "~/.cache/visionblocks/fashion-mnist"
     ),
     "mnist": (
         "run `visionblocks data download mnist`, or put the four IDX files "
         "(train-images-idx3-ubyte.gz, ...) in ~/.cache/visionblocks/mnist"
+    ),
+    "cifar10": (
+        "run `visionblocks data download cifar10`, or unpack the official "
+        "cifar-10-python.tar.gz in ~/.cache/visionblocks/cifar10"
     ),
 }
 
