@@ -78,7 +78,12 @@ TRAIN_FLAGS = [
 ]
 
 #: Extra subcommands: module exposing ``add_parser(subparsers)``; each sets ``func``.
-PLUGINS = ["visionblocks.analysis.cli", "visionblocks.report.cli", "visionblocks.data.cli"]
+PLUGINS = [
+    "visionblocks.analysis.cli",
+    "visionblocks.analysis.embed_cli",
+    "visionblocks.report.cli",
+    "visionblocks.data.cli",
+]
 
 
 def _add_train(sub):

@@ -105,19 +105,9 @@ class FullyConnectedNet(Model):
             name = "running_mean" if key.startswith("running_mean") else "running_var"
             self.norm_params[int(key[len(name) :]) - 1][name] = np.asarray(value, self.dtype)
 
-    def loss(self, X, y=None):
-        """Scores for X, or the loss and gradients when labels are given.
-
-        Args:
-            X: (N, d_1, ..., d_k) input with d_1 * ... * d_k == input_dim.
-            y: (N,) integer labels, or None for test-mode scores.
-
-        Returns:
-            scores: (N, num_classes) when y is None; otherwise (loss, grads) with grads
-            having the keys of ``params``.
-        """
+    def _hidden_forward(self, X, mode):
+        """Runs the hidden layers; returns the last hidden activations and the caches."""
         X = self._check_input(X, (self.input_dim,))
-        mode = "test" if y is None else "train"
         self.dropout_param["mode"] = mode
         for p in self.norm_params:
             p["mode"] = mode
@@ -136,6 +126,31 @@ class FullyConnectedNet(Model):
             if self.use_dropout:
                 h, drop_cache = dropout_forward(h, self.dropout_param)
             caches.append((cache, drop_cache))
+        return h, caches
+
+    def features(self, X):
+        """Penultimate features: the last hidden layer's activations in test mode.
+
+        Args:
+            X: (N, d_1, ..., d_k) input.
+
+        Returns:
+            (N, hidden_dims[-1]) activations.
+        """
+        return self._hidden_forward(X, "test")[0]
+
+    def loss(self, X, y=None):
+        """Scores for X, or the loss and gradients when labels are given.
+
+        Args:
+            X: (N, d_1, ..., d_k) input with d_1 * ... * d_k == input_dim.
+            y: (N,) integer labels, or None for test-mode scores.
+
+        Returns:
+            scores: (N, num_classes) when y is None; otherwise (loss, grads) with grads
+            having the keys of ``params``.
+        """
+        h, caches = self._hidden_forward(X, "test" if y is None else "train")
         last = self.num_layers
         scores, last_cache = affine_forward(h, self.params[f"W{last}"], self.params[f"b{last}"])
         if y is None:
