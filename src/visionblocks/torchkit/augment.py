@@ -56,22 +56,41 @@ def random_erasing(x, gen, p=0.5, scale=(0.02, 0.25), ratio=(0.3, 3.3), value=0.
 AUGMENTATIONS = {"crop": random_crop, "flip": random_flip, "erase": random_erasing}
 
 
+def _parse(name):
+    """'crop' -> ('crop', None); 'crop:2' -> ('crop', 2); 'erase:0.3' -> ('erase', 0.3)."""
+    base, _, arg = str(name).partition(":")
+    if base not in AUGMENTATIONS:
+        raise ConfigError(f"unknown augmentation {name!r}; choose from {sorted(AUGMENTATIONS)} "
+                          "(optionally crop:PAD, flip:P, erase:P)")  # fmt: skip
+    if not arg:
+        return base, None
+    try:
+        value = int(arg) if base == "crop" else float(arg)
+    except ValueError:
+        raise ConfigError(f"bad augmentation argument in {name!r}") from None
+    if (base == "crop" and value < 0) or (base != "crop" and not 0 <= value <= 1):
+        raise ConfigError(f"augmentation {name!r}: pad must be >= 0, probabilities in [0, 1]")
+    return base, value
+
+
 def make_augment(names):
     """Composes named augmentations, in order, into ``augment(x, gen) -> x``.
 
     Args:
-        names: from 'crop' (pad 4 for images of 24+ pixels, else 1), 'flip', 'erase'.
+        names: from 'crop' (pad 4 for images of 24+ pixels, else 1; 'crop:2' pads 2),
+            'flip' ('flip:0.3' flips with probability 0.3) and 'erase' ('erase:0.25').
     """
-    unknown = [n for n in names if n not in AUGMENTATIONS]
-    if unknown:
-        raise ConfigError(f"unknown augmentation(s) {unknown}; choose from {sorted(AUGMENTATIONS)}")
+    parsed = [_parse(n) for n in names]
 
     def augment(x, gen):
         if x.ndim != 4:
             raise ConfigError(f"augmentation needs images (N, C, H, W), got shape {tuple(x.shape)}")
-        for name in names:
+        for name, arg in parsed:
             if name == "crop":
-                x = random_crop(x, gen, pad=4 if x.shape[-1] >= 24 else 1)
+                pad = arg if arg is not None else (4 if x.shape[-1] >= 24 else 1)
+                x = random_crop(x, gen, pad=pad)
+            elif arg is not None:
+                x = AUGMENTATIONS[name](x, gen, p=arg)
             else:
                 x = AUGMENTATIONS[name](x, gen)
         return x

@@ -16,11 +16,15 @@ import torch.nn.functional as F
 from visionblocks.torchkit.functional_conv import (  # noqa: F401  (re-exported twins)
     avg_pool,
     conv,
+    conv_bn_relu,
+    conv_norm_relu,
     conv_relu,
     conv_relu_pool,
     conv_transpose,
+    global_avg_pool,
     max_pool,
     max_unpool,
+    residual_block,
     spatial_batchnorm,
     spatial_groupnorm,
 )

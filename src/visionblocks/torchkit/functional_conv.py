@@ -111,17 +111,67 @@ def conv_transpose(x, w, b, conv_param):
     )
 
 
-def max_unpool(x, indices, output_size, pool_param):
-    """Places each value of x at the argmax position its max pool recorded; zeros elsewhere.
+def max_unpool(x, indices, unpool_param):
+    """Places each value of x at the position its max pool recorded; zeros elsewhere.
 
     Args:
-        x: (N, C, H', W') pooled values.
-        indices: (N, C, H', W') flat positions within each (H, W) plane.
-        output_size: (H, W) of the unpooled planes.
-        pool_param: the pool's window and stride.
+        x: (N, C, H_in, W_in) pooled values.
+        indices: (N, C, H_in, W_in) int64 flat positions ``row * W + col`` in each plane.
+        unpool_param: dict with 'output_size' (H, W), or the pool's 'pool_height',
+            'pool_width' and 'stride' (defaults 2).
 
     Returns:
         out: (N, C, H, W).
     """
-    kernel, stride = _pool_args(pool_param)
-    return F.max_unpool2d(x, indices, kernel, stride, output_size=tuple(output_size))
+    kernel, stride = _pool_args(unpool_param)
+    size = unpool_param.get("output_size")
+    return F.max_unpool2d(x, indices, kernel, stride, output_size=None if size is None else
+                          tuple(int(v) for v in size))  # fmt: skip
+
+
+def global_avg_pool(x):
+    """Mean of each channel over all positions: (N, C, H, W) -> (N, C)."""
+    return x.mean(dim=(2, 3))
+
+
+def conv_norm_relu(x, w, b, gamma, beta, conv_param, norm_param, norm="batchnorm"):
+    """Convolution, spatial batch norm or group norm (``norm_param['G']`` groups), ReLU.
+
+    Args:
+        x: (N, C, H, W); w: (F, C, HH, WW); b, gamma, beta: (F,).
+
+    Returns:
+        out: (N, F, H', W').
+    """
+    a = conv(x, w, b, conv_param)
+    if norm == "batchnorm":
+        return torch.relu(spatial_batchnorm(a, gamma, beta, norm_param))
+    if norm == "groupnorm":
+        return torch.relu(spatial_groupnorm(a, gamma, beta, norm_param["G"], norm_param))
+    raise ValueError(f"norm must be 'batchnorm' or 'groupnorm', got {norm!r}")
+
+
+def conv_bn_relu(x, w, b, gamma, beta, conv_param, bn_param):
+    """Convolution, spatial batch norm, ReLU: (N, C, H, W) -> (N, F, H', W')."""
+    return conv_norm_relu(x, w, b, gamma, beta, conv_param, bn_param, "batchnorm")
+
+
+def residual_block(x, w1, b1, gamma1, beta1, w2, b2, gamma2, beta2, block_param, wp=None, bp=None):
+    """``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))``, the NumPy residual block.
+
+    Args:
+        x: (N, C, H, W); w1: (F, C, K, K); w2: (F, F, K, K); b*, gamma*, beta*: (F,).
+        block_param: dict with 'stride' (of conv1 and the projection) and optional
+            'bn_params' (the two bn_param dicts).
+        wp, bp: optional (F, C, 1, 1) projection shortcut and its (F,) bias.
+
+    Returns:
+        out: (N, F, H', W').
+    """
+    stride = block_param.get("stride", 1)
+    bn1, bn2 = block_param.setdefault("bn_params", [{"mode": "train"}, {"mode": "train"}])
+    h = conv_bn_relu(x, w1, b1, gamma1, beta1, {"stride": stride, "pad": w1.shape[2] // 2}, bn1)
+    z = spatial_batchnorm(conv(h, w2, b2, {"stride": 1, "pad": w2.shape[2] // 2}), gamma2, beta2,
+                          bn2)  # fmt: skip
+    shortcut = x if wp is None else conv(x, wp, bp, {"stride": stride, "pad": 0})
+    return torch.relu(z + shortcut)

@@ -32,6 +32,19 @@ class TwinModel(nn.Module):
 
     reg: float = 0.0
 
+    @classmethod
+    def from_numpy(cls, np_model):
+        """A twin with the NumPy model's architecture, weights and running statistics."""
+        twin = cls.__new__(cls)
+        nn.Module.__init__(twin)
+        twin._build(np_model)
+        twin.to(torch_dtype(np_model.dtype))
+        return load_numpy_params(twin, np_model.params, np_model.buffers())
+
+    def _build(self, ref):
+        """Creates the modules for the NumPy model ``ref``'s architecture."""
+        raise NotImplementedError
+
     def numpy_layout(self):
         """Where the NumPy names live in ``state_dict()``.
 
@@ -86,24 +99,28 @@ class FullyConnectedNet(TwinModel):
             hidden_dims, input_dim, num_classes, dropout_keep_ratio, normalization, reg,
             weight_scale, dtype, seed, init,
         )  # fmt: skip
-        self.reg, self.normalization = reg, normalization
-        self.num_layers = ref.num_layers
-        dims = [int(input_dim), *[int(h) for h in hidden_dims]]
-        self.hidden = nn.ModuleList()
-        for d_in, d_out in zip(dims[:-1], dims[1:]):
-            block = nn.Sequential()
-            block.add_module("fc", nn.Linear(d_in, d_out))
-            if normalization == "batchnorm":
-                block.add_module("norm", nn.BatchNorm1d(d_out, eps=1e-5, momentum=0.1))
-            elif normalization == "layernorm":
-                block.add_module("norm", nn.LayerNorm(d_out, eps=1e-5))
-            block.add_module("relu", nn.ReLU())
-            if dropout_keep_ratio != 1:
-                block.add_module("dropout", nn.Dropout(1.0 - dropout_keep_ratio))
-            self.hidden.append(block)
-        self.out = nn.Linear(dims[-1], int(num_classes))
+        self._build(ref)
         self.to(torch_dtype(dtype))
         load_numpy_params(self, ref.params)
+
+    def _build(self, ref):
+        self.reg, self.normalization = ref.reg, ref.normalization
+        self.num_layers = ref.num_layers
+        keep = ref.dropout_param["p"]
+        self.hidden = nn.ModuleList()
+        for i in range(1, self.num_layers):
+            d_in, d_out = ref.params[f"W{i}"].shape
+            block = nn.Sequential()
+            block.add_module("fc", nn.Linear(d_in, d_out))
+            if self.normalization == "batchnorm":
+                block.add_module("norm", nn.BatchNorm1d(d_out, eps=1e-5, momentum=0.1))
+            elif self.normalization == "layernorm":
+                block.add_module("norm", nn.LayerNorm(d_out, eps=1e-5))
+            block.add_module("relu", nn.ReLU())
+            if keep != 1:
+                block.add_module("dropout", nn.Dropout(1.0 - keep))
+            self.hidden.append(block)
+        self.out = nn.Linear(*ref.params[f"W{self.num_layers}"].shape)
 
     def numpy_layout(self):
         params, buffers = {}, {}
@@ -146,6 +163,24 @@ class TwoLayerNet(FullyConnectedNet):
             [hidden_dim], input_dim=input_dim, num_classes=num_classes, reg=reg,
             weight_scale=weight_scale, dtype=dtype, seed=seed, init=init,
         )  # fmt: skip
+
+
+def twin_of(np_model) -> TwinModel:
+    """The torch twin of a NumPy model: same architecture, weights and running statistics.
+
+    Raises:
+        TypeError: the model's class has no twin.
+    """
+    twins = {np_models.FullyConnectedNet: FullyConnectedNet, np_models.TwoLayerNet: TwoLayerNet}
+    try:
+        from visionblocks.torchkit.models_cnn import TWINS
+    except ImportError:  # the NumPy conv models are not there
+        TWINS = {}
+    twins.update(TWINS)
+    cls = twins.get(type(np_model))
+    if cls is None:
+        raise TypeError(f"{type(np_model).__name__} has no torch twin")
+    return cls.from_numpy(np_model)
 
 
 # ------------------------------------------------------------------------------- ResNet

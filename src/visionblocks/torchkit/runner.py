@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from visionblocks.checkpoint import atomic_write_json, load_checkpoint
 from visionblocks.errors import ConfigError
 from visionblocks.torchkit import checkpoint as ckpt
@@ -22,25 +20,10 @@ from visionblocks.torchkit.augment import make_augment
 from visionblocks.torchkit.optim import SCHEDULES, check_optimizer
 from visionblocks.torchkit.trainer import Trainer
 
-#: name -> builder(cfg, input_shape (C, H, W), num_classes) -> nn.Module.
+#: Torch-only models: name -> builder(cfg, input_shape (C, H, W), num_classes) -> nn.Module.
+#: Every NumPy model with a twin (fc, twolayer, the conv nets) is built by the NumPy engine's
+#: builder and converted with ``twin_of``, so both engines read a config the same way.
 BUILDERS: dict[str, Callable] = {}
-
-
-def _fc(cfg, shape, num_classes):
-    return tm.FullyConnectedNet(
-        cfg.hidden_dims, input_dim=int(np.prod(shape)), num_classes=num_classes,
-        dropout_keep_ratio=cfg.dropout_keep, normalization=cfg.normalization, reg=cfg.reg,
-        weight_scale=cfg.weight_scale, seed=cfg.seed, init=cfg.init,
-    )  # fmt: skip
-
-
-def _twolayer(cfg, shape, num_classes):
-    if len(cfg.hidden_dims) != 1:
-        raise ConfigError(f"twolayer takes one hidden size, got hidden_dims={cfg.hidden_dims}")
-    return tm.TwoLayerNet(
-        int(np.prod(shape)), cfg.hidden_dims[0], num_classes, weight_scale=cfg.weight_scale,
-        reg=cfg.reg, seed=cfg.seed, init=cfg.init,
-    )  # fmt: skip
 
 
 def arch_options(cfg, allowed: dict) -> dict:
@@ -58,20 +41,15 @@ def _resnet(cfg, shape, num_classes):
                      reg=cfg.reg, seed=cfg.seed)  # fmt: skip
 
 
-BUILDERS.update(fc=_fc, twolayer=_twolayer, resnet=_resnet)
+BUILDERS.update(resnet=_resnet)
 
 
-def _register_conv():
-    try:
-        from visionblocks.torchkit import models_cnn
-    except ImportError as e:  # the NumPy conv models have not landed
-        if "cnn" not in str(e):
-            raise
-        return
-    BUILDERS.update(models_cnn.BUILDERS)
+def model_names() -> list[str]:
+    """Every model name the torch engine accepts."""
+    from visionblocks.runs import MODEL_BUILDERS, _register_plugins
 
-
-_register_conv()
+    _register_plugins()
+    return sorted(set(BUILDERS) | set(MODEL_BUILDERS))
 
 
 def check_config(cfg) -> None:
@@ -79,15 +57,23 @@ def check_config(cfg) -> None:
     check_optimizer(cfg.update_rule)
     if cfg.schedule is not None and cfg.schedule not in SCHEDULES:
         raise ConfigError(f"unknown schedule {cfg.schedule!r}; choose from {list(SCHEDULES)}")
-    if cfg.model not in BUILDERS:
+    if cfg.model not in model_names():
         raise ConfigError(f"unknown model {cfg.model!r} for the torch engine; "
-                          f"choose from {sorted(BUILDERS)}")  # fmt: skip
+                          f"choose from {model_names()}")  # fmt: skip
     make_augment(cfg.augment)
 
 
 def build_model(cfg, data):
-    """The twin (or ResNet) that ``cfg.model`` names, for the data's shapes."""
-    return BUILDERS[cfg.model](cfg, data["X_train"].shape[1:], len(data["class_names"]))
+    """The twin (or torch-only model) that ``cfg.model`` names, for the data's shapes."""
+    from visionblocks.runs import MODEL_BUILDERS
+
+    shape, num_classes = data["X_train"].shape[1:], len(data["class_names"])
+    if cfg.model in BUILDERS:
+        return BUILDERS[cfg.model](cfg, shape, num_classes)
+    try:
+        return tm.twin_of(MODEL_BUILDERS[cfg.model](cfg, shape, num_classes))
+    except TypeError as e:
+        raise ConfigError(f"model {cfg.model!r} has no torch twin: {e}") from None
 
 
 def _run_dir(cfg, resume, ctx) -> Path:
@@ -169,6 +155,7 @@ def evaluate_run(run_dir, cfg) -> float:
     try:
         ckpt.load_state(model, ckpt.group(arrays, "params/"))
     except RuntimeError as e:
-        raise ConfigError(f"checkpoint does not fit model {cfg.model!r}: {e}") from None
+        first = str(e).strip().splitlines()[0]
+        raise ConfigError(f"checkpoint does not fit model {cfg.model!r}: {first}") from None
     trainer = Trainer(model, data, batch_size=1, epochs=0, device=cfg.device, verbose=False)
     return trainer.check_accuracy(data["X_test"], data["y_test"])
