@@ -6,6 +6,7 @@ import numpy as np
 
 from visionblocks import layers as L
 from visionblocks.gradcheck import LayerCase
+from visionblocks.gradcheck_cases_conv import CONV_CASES
 
 
 def _away_from_zero(rng, shape, margin=0.05):
@@ -146,6 +147,7 @@ LAYER_CASES: list[LayerCase] = [
         ("x",),
     ),
 ]
+LAYER_CASES += CONV_CASES  # the convolutional rows (issue 4)
 
 
 def find_case(name: str) -> LayerCase:
