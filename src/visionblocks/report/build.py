@@ -221,7 +221,7 @@ def make_report(run_dir, evaluate=True, weight=None, dpi=100) -> Report:
             sections.append(Section(key, title, caption, skipped=fig, wide=wide))
     if preds is not None and preds.split == "val":
         report.notes.append("the run was trained with --no-test: predictions use validation")
-    subtitle = f"{run_dir.resolve()} — report written {time.strftime('%Y-%m-%d %H:%M')}"
+    subtitle = f"{run_dir} — report written {time.strftime('%Y-%m-%d %H:%M')}"
     page = render_html(
         run.name, subtitle, summary_rows(run, preds), run.config, sections, report.notes
     )

@@ -23,6 +23,11 @@ table { border-collapse: collapse; margin: .5rem 0 1rem; }
 td, th { padding: .25rem .8rem; border-bottom: 1px solid #eef; text-align: left;
          vertical-align: top; }
 th { color: #445; font-weight: 600; } td.num { font-variant-numeric: tabular-nums; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(190px, 1fr));
+         gap: .5rem; margin: .5rem 0 1rem; }
+.card { border: 1px solid #e3e6ee; border-radius: 6px; padding: .4rem .7rem; }
+.card .label { display: block; color: #667; font-size: 12px; }
+.card .value { font-size: 18px; font-weight: 600; font-variant-numeric: tabular-nums; }
 .plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr));
          gap: 1.2rem; }
 figure { margin: 0; border: 1px solid #e3e6ee; border-radius: 6px; padding: .6rem; }
@@ -64,7 +69,7 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 def _fmt(value) -> str:
     if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.4g}"
+        return f"{value:.4f}" if abs(value) < 1 else f"{value:.5g}"
     if isinstance(value, list | dict):
         return json.dumps(value)
     return "—" if value is None else str(value)
@@ -80,10 +85,20 @@ def _table(rows) -> str:
     return "<table>\n" + "\n".join(cells) + "\n</table>"
 
 
+def _cards(rows) -> str:
+    items = [
+        f'<div class="card"><span class="label">{html.escape(str(k))}</span>'
+        f'<span class="value">{html.escape(_fmt(v))}</span></div>'
+        for k, v in rows
+    ]
+    return '<div class="cards">\n' + "\n".join(items) + "\n</div>"
+
+
 def _figure(s: Section) -> str:
     cls = "plot wide" if s.wide else "plot"
-    head = f'<figure id="plot-{s.key}" class="{cls}">\n<h3>{html.escape(s.title)}</h3>\n'
+    head = f'<figure id="plot-{s.key}" class="{cls}">\n'
     if s.png is None:
+        head += f"<h3>{html.escape(s.title)}</h3>\n"  # the PNGs carry their own titles
         body = (
             f'<div class="missing" data-skipped="{s.key}">Not shown: '
             f"{html.escape(s.skipped or 'no data')}</div>"
@@ -129,7 +144,7 @@ def render_html(title, subtitle, summary_rows, config, sections, notes=()) -> st
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="sub">{html.escape(subtitle)}</p>',
         '<section id="summary">\n<h2>Summary</h2>',
-        _table(summary_rows),
+        _cards(summary_rows),
         "</section>",
         f'<section id="plots">\n<h2>Plots ({len(shown)} of {len(sections)})</h2>',
         '<div class="plots">',

@@ -57,7 +57,7 @@ def plot_confusion(cm, class_names) -> Figure:
         for i in range(k):
             for j in range(k):
                 v = norm[i, j]
-                if cm[i, j] > 0:  # zeros stay blank so the mistakes stand out
+                if v >= 0.005:  # zeros stay blank so the mistakes stand out
                     color = "white" if v > 0.5 else "black"
                     ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color=color)
     return fig

@@ -94,12 +94,13 @@ def plot_accuracy(train_acc=None, val_acc=None) -> Figure:
             ax.plot(np.arange(1, len(values) + 1), values, marker="o", color=color, label=label)
     if val_acc is not None and len(val_acc):
         best = int(np.argmax(val_acc))
+        right_half = best + 1 > (len(val_acc) + 1) / 2
         ax.annotate(
             f"best val {val_acc[best]:.4f} (epoch {best + 1})",
             (best + 1, val_acc[best]),
-            xytext=(0, -28),
+            xytext=(-8 if right_half else 8, -30),
             textcoords="offset points",
-            ha="center",
+            ha="right" if right_half else "left",
             arrowprops={"arrowstyle": "->", "color": "0.3"},
         )
     ax.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")

@@ -174,8 +174,28 @@ def first_layer_weights(params: dict) -> np.ndarray | None:
     return params[names[0]] if names else None
 
 
+def _torch_predict(run_dir, cfg, data, X):
+    """Predictions and first-layer weights of a PyTorch-engine run's best checkpoint."""
+    from visionblocks.checkpoint import load_checkpoint
+    from visionblocks.torchkit import checkpoint as ckpt
+    from visionblocks.torchkit.runner import build_model
+    from visionblocks.torchkit.trainer import Trainer
+
+    model = build_model(cfg, data)
+    params = ckpt.group(load_checkpoint(Path(run_dir) / "best")[0], "params/")
+    ckpt.load_state(model, params)
+    trainer = Trainer(model, data, batch_size=1, epochs=0, device=cfg.device, verbose=False)
+    weights = [w for k, w in params.items() if k.endswith("weight") and w.ndim in (2, 4)]
+    first = None
+    if weights:  # torch stores a linear layer as (out, in); ours is (in, out)
+        first = weights[0].T if weights[0].ndim == 2 else weights[0]
+    return trainer.predict(X), first
+
+
 def load_predictions(run_dir, batch_size=500) -> Predictions:
     """Predicts with the run's best checkpoint on its test split (validation for --no-test).
+
+    Works for runs of the NumPy Solver and of the PyTorch engine (``--engine torch``).
 
     Raises:
         VisionBlocksError or OSError: the config, data or checkpoint cannot be loaded, or the
@@ -186,19 +206,23 @@ def load_predictions(run_dir, batch_size=500) -> Predictions:
 
     cfg = read_run_config(run_dir)
     data = load_run_data(cfg)
-    try:
-        model = load_best_model(run_dir, cfg, data)
-    except ConfigError as e:
-        raise ConfigError(f"the best checkpoint cannot be reloaded: {e}") from None
     split = "test" if getattr(cfg, "test", True) else "val"
     X, y = data[f"X_{split}"], np.asarray(data[f"y_{split}"])
+    if getattr(cfg, "engine", "numpy") == "torch":
+        y_pred, first = _torch_predict(run_dir, cfg, data, X)
+    else:
+        try:
+            model = load_best_model(run_dir, cfg, data)
+        except ConfigError as e:
+            raise ConfigError(f"the best checkpoint cannot be reloaded: {e}") from None
+        y_pred, first = predict(model, X, batch_size), first_layer_weights(model.params)
     return Predictions(
         split=split,
         y_true=y,
-        y_pred=predict(model, X, batch_size),
+        y_pred=np.asarray(y_pred),
         class_names=list(data["class_names"]),
         images=display_images(X, data.get("preprocessing")),
-        first_layer=first_layer_weights(model.params),
+        first_layer=first,
         input_shape=tuple(X.shape[1:]),
     )
 
@@ -207,5 +231,5 @@ def try_load_predictions(run_dir) -> tuple[Predictions | None, str | None]:
     """``load_predictions``, or (None, the reason it failed)."""
     try:
         return load_predictions(run_dir), None
-    except (VisionBlocksError, OSError, KeyError, ValueError) as e:
+    except (VisionBlocksError, OSError, KeyError, ValueError, ImportError, RuntimeError) as e:
         return None, f"{type(e).__name__}: {e}"
