@@ -41,7 +41,7 @@ def _none_or(kind):
 
 # (flag, type, help) for each TrainConfig field that has a flag; arch only comes from --config.
 TRAIN_FLAGS = [
-    ("data", str, "data set: digits, fashion-mnist, mnist"),
+    ("data", str, "data set: digits, fashion-mnist, mnist, cifar10"),
     ("data-dir", str, "folder holding the data set files"),
     ("num-val", int, "validation examples drawn from the training set"),
     ("num-train", int, "train on a seeded subsample of this many examples"),
