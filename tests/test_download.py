@@ -38,9 +38,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         srv = self.server
         srv.log.append((self.path, self.headers.get("Range")))
-        body = srv.files.get(self.path)
-        if body is None:
+        if self.path not in srv.files:
             self.send_error(404)
+            return
+        body = srv.files[self.path]
+        if body is None:
+            self.send_error(503)
             return
         start = 0
         rng = self.headers.get("Range")
@@ -232,6 +235,11 @@ def test_retries_resume_within_one_call_and_restart_when_range_is_ignored(server
 def test_http_errors_and_progress_bar(server, tmp_path, capsys):
     with pytest.raises(DownloadError, match="HTTP 404"):
         fetch(server.url + "missing.gz", tmp_path / "m.gz", "0" * 32, **FAST)
+    assert len(server.log) == 1  # a client error is not retried
+    server.files["/busy"] = None  # answered 503 below
+    with pytest.raises(DownloadError, match="2 attempt.*HTTP 503"):
+        fetch(server.url + "busy", tmp_path / "b", "0" * 32, retries=1, **FAST)
+    assert len(server.log) == 3  # a server error is retried
     server.files["/a.bin"] = b"x" * 5000
     fetch(server.url + "a.bin", tmp_path / "a.bin", md5(b"x" * 5000), progress=True, timeout=5)
     assert "100%" in capsys.readouterr().err

@@ -261,13 +261,22 @@ def _emit(out: io.BytesIO, obj) -> None:
             out.write(b"U" + bytes([len(raw)]) + raw)  # SHORT_BINSTRING
         else:
             out.write(b"T" + struct.pack("<I", len(raw)) + raw)  # BINSTRING
-    elif isinstance(obj, tuple | list | dict):
-        start, end = {tuple: (b"(", b"t"), list: (b"](", b"e"), dict: (b"}(", b"u")}[type(obj)]
-        out.write(start)  # MARK (after EMPTY_LIST / EMPTY_DICT)
-        for item in obj.items() if isinstance(obj, dict) else obj:
-            for part in item if isinstance(obj, dict) else (item,):
-                _emit(out, part)
-        out.write(end)  # TUPLE / APPENDS / SETITEMS
+    elif isinstance(obj, tuple):
+        out.write(b"(")  # MARK
+        for item in obj:
+            _emit(out, item)
+        out.write(b"t")  # TUPLE
+    elif isinstance(obj, list):
+        out.write(b"](")  # EMPTY_LIST, MARK
+        for item in obj:
+            _emit(out, item)
+        out.write(b"e")  # APPENDS
+    elif isinstance(obj, dict):
+        out.write(b"}(")  # EMPTY_DICT, MARK
+        for key, value in obj.items():
+            _emit(out, key)
+            _emit(out, value)
+        out.write(b"u")  # SETITEMS
     else:
         raise TypeError(f"cannot write {type(obj).__name__} into a CIFAR pickle")
 

@@ -137,6 +137,8 @@ def _transfer(url, part: Path, timeout, progress) -> None:
     except urllib.error.HTTPError as e:
         if e.code == 416 and offset:  # nothing left to send: the part is already whole
             return
+        if e.code >= 500:  # the server's trouble: worth another try
+            raise ConnectionError(f"HTTP {e.code} {e.reason}") from None
         raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
     with resp:
         resumed = offset > 0 and resp.status == 206
