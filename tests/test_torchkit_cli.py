@@ -14,9 +14,9 @@ torch.set_num_threads(1)  # 2 shared cores: intra-op threads only contend
 
 def _train(tmp_path, *extra, name="run"):
     out = tmp_path / name
-    args = ["train", "--engine", "torch", "--data", "digits", "--num-train", "300", "--model",
-            "fc", "--hidden-dims", "32", "--epochs", "2", "--batch-size", "50", "--out",
-            str(out), *extra]  # fmt: skip
+    model = [] if "--model" in extra else ["--model", "fc", "--hidden-dims", "32"]
+    args = ["train", "--engine", "torch", "--data", "digits", "--num-train", "300", *model,
+            "--epochs", "2", "--batch-size", "50", "--out", str(out), *extra]  # fmt: skip
     return main(args), out
 
 
@@ -72,3 +72,20 @@ def test_bad_config_ends_with_one_line_error(tmp_path, capsys, args, message):
     assert code == 2 and err.startswith("error: ") and message in err, err
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert not (out / "config.json").exists() or "batch_size" in message
+
+
+def _numpy_model_names():
+    from visionblocks.runs import MODEL_BUILDERS, _register_plugins
+
+    _register_plugins()
+    return sorted(MODEL_BUILDERS)
+
+
+@pytest.mark.parametrize("model", _numpy_model_names())
+def test_every_numpy_model_trains_on_the_torch_engine(tmp_path, capsys, model):
+    extra = ["--hidden-dims", "16"] if model in ("fc", "twolayer") else []
+    code, out = _train(tmp_path, "--model", model, "--epochs", "1", "--update-rule", "sgd",
+                       "--lr", "0.01", *extra)  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert json.loads((out / "summary.json").read_text())["engine"] == "torch"
