@@ -6,6 +6,8 @@ import pytest
 from helpers import torch
 from visionblocks import layers as L
 from visionblocks.errors import ShapeError
+from visionblocks.layers import conv as conv_module
+from visionblocks.layers import im2col as im2col_module
 from visionblocks.layers.im2col import channels_last, col2im_nhwc, im2col_nhwc
 
 SHAPES = [
@@ -15,6 +17,7 @@ SHAPES = [
     ((2, 4, 8, 6), (3, 4, 1, 1), {"stride": 1, "pad": 0}),
     ((1, 3, 10, 9), (2, 3, 5, 4), {"stride": 3, "pad": 2}),
     ((2, 1, 5, 5), (6, 1, 5, 5), {"stride": 1, "pad": 0}),
+    ((2, 3, 6, 7), (3, 3, 3, 5), {"stride": 1, "pad": 1}),
 ]
 
 
@@ -29,6 +32,15 @@ def test_fast_conv_equals_naive_in_float64(rng, x_shape, w_shape, conv_param):
     for got, want in zip(L.conv_backward_fast(dout, cache_f), L.conv_backward_naive(dout, cache_n)):
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 1000])
+def test_fast_conv_in_blocks_of_images_equals_naive(rng, monkeypatch, chunk_bytes):
+    monkeypatch.setattr(conv_module, "CHUNK_BYTES", chunk_bytes)  # 1 image, then 2 per block
+    monkeypatch.setattr(im2col_module, "BLOCK_BYTES", chunk_bytes)
+    test_fast_conv_equals_naive_in_float64(rng, (5, 3, 4, 4), (6, 3, 3, 3), {"pad": 1})
+    test_fast_conv_equals_naive_in_float64(rng, (5, 2, 5, 5), (3, 2, 3, 3), {"stride": 2})
+    test_fast_conv_equals_naive_in_float64(rng, (3, 2, 5, 4), (5, 2, 2, 3), {"pad": 0})
 
 
 def test_output_size_follows_the_classic_formula(rng):

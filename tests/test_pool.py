@@ -144,3 +144,29 @@ def test_spatial_groupnorm_checks_groups_and_accepts_4d_gamma(rng):
     assert dg.shape == db.shape == (1, 6, 1, 1)
     with pytest.raises(ShapeError, match="divisor"):
         L.spatial_groupnorm_forward(x, g, b, 4, {})
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_spatial_batchnorm_is_batchnorm_over_positions(rng, dtype, tol):
+    x = (2.0 * rng.standard_normal((4, 3, 5, 6)) + 1.0).astype(dtype)
+    g, b = rng.standard_normal(3).astype(dtype), rng.standard_normal(3).astype(dtype)
+    rows = x.transpose(0, 2, 3, 1).reshape(-1, 3)  # (N*H*W, C)
+    p_rows, p_spatial = {"momentum": 0.8}, {"momentum": 0.8}
+    want, cache_rows = L.batchnorm_forward(rows, g, b, p_rows)
+    out, cache = L.spatial_batchnorm_forward(x, g, b, p_spatial)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out.transpose(0, 2, 3, 1).reshape(-1, 3), want, atol=tol)
+    for key in ("running_mean", "running_var"):
+        np.testing.assert_allclose(p_spatial[key], p_rows[key], atol=tol)
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    drows = L.batchnorm_backward_alt(dout.transpose(0, 2, 3, 1).reshape(-1, 3), cache_rows)
+    dx, dg, db = L.spatial_batchnorm_backward(dout, cache)
+    np.testing.assert_allclose(dx.transpose(0, 2, 3, 1).reshape(-1, 3), drows[0], atol=tol)
+    np.testing.assert_allclose(dg, drows[1], atol=10 * tol)
+    np.testing.assert_allclose(db, drows[2], atol=10 * tol)
+    p_rows["mode"] = p_spatial["mode"] = "test"
+    want, _ = L.batchnorm_forward(rows, g, b, p_rows)
+    out, _ = L.spatial_batchnorm_forward(x, g, b, p_spatial)
+    np.testing.assert_allclose(out.transpose(0, 2, 3, 1).reshape(-1, 3), want, atol=tol)
+    with pytest.raises(ValueError, match="mode"):
+        L.spatial_batchnorm_forward(x, g, b, {"mode": "eval"})

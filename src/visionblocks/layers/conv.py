@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from visionblocks.layers.im2col import check_conv_args, col2im_nhwc, im2col_nhwc, pad_nhwc
+from visionblocks.layers.im2col import (
+    check_conv_args,
+    col2im_nhwc,
+    conv_stride1_dw,
+    conv_stride1_nhwc,
+    im2col_nhwc,
+    pad_nhwc,
+)
 
 
 def conv_forward_naive(x, w, b, conv_param):
@@ -76,11 +83,29 @@ def conv_backward_naive(dout, cache):
     return dx, dw, db.astype(b.dtype, copy=False)
 
 
-def conv_forward_fast(x, w, b, conv_param):
-    """Convolution forward pass as one im2col copy and one matrix multiply.
+#: Bytes of im2col matrix built at a time on the strided path: a block of images whose windows
+#: fit in the caches, so the copy and the matrix multiply that reads it stay out of main memory.
+CHUNK_BYTES = 4 << 20
 
-    Equal to ``conv_forward_naive``. The output is an ordinary (N, F, H_out, W_out) array whose
-    memory is channels-last, so the next fast layer reads it without a copy.
+
+def _image_blocks(n, bytes_per_image):
+    """Splits n images into consecutive (start, stop) blocks of about ``CHUNK_BYTES``."""
+    step = max(1, min(n, CHUNK_BYTES // max(1, bytes_per_image)))
+    return [(s, min(s + step, n)) for s in range(0, n, step)], step
+
+
+def _column_sums(d):
+    """Column sums (F,) of a tall (M, F) matrix, as a BLAS matrix-vector product."""
+    return np.ones(d.shape[0], dtype=d.dtype) @ d
+
+
+def conv_forward_fast(x, w, b, conv_param):
+    """Convolution forward pass on channels-last windows and BLAS matrix multiplies.
+
+    Equal to ``conv_forward_naive``. Stride 1 uses ``conv_stride1_nhwc`` (a WW-fold window copy
+    and HH matrix multiplies per block of images); other strides copy full im2col blocks and do
+    one matrix multiply each. The output is an ordinary (N, F, H_out, W_out) array whose memory
+    is channels-last, so the next fast layer reads it without a copy.
 
     Args:
         x: (N, C, H, W) input, any memory layout (channels-last is fastest).
@@ -90,23 +115,38 @@ def conv_forward_fast(x, w, b, conv_param):
 
     Returns:
         out: (N, F, H_out, W_out) output.
-        cache: (cols, w, x shape, conv_param) for ``conv_backward_fast``.
+        cache: (padded channels-last input, w, geometry) for ``conv_backward_fast``.
     """
     stride, pad, h_out, w_out = check_conv_args(x, w, b, conv_param)
     n, f = x.shape[0], w.shape[0]
     hh, ww = w.shape[2:]
     dtype = np.result_type(x, w)
-    xp = pad_nhwc(x.transpose(0, 2, 3, 1), pad)  # (N, H, W, C) view -> (N, Hp, Wp, C)
-    cols = im2col_nhwc(xp.astype(dtype, copy=False), hh, ww, stride)  # (N*Ho*Wo, HH*WW*C)
-    w_mat = w.transpose(2, 3, 1, 0).reshape(-1, f).astype(dtype, copy=False)  # (HH*WW*C, F)
-    out = cols @ w_mat  # (N*Ho*Wo, F)
+    w = w.astype(dtype, copy=False)
+    xp = pad_nhwc(x.transpose(0, 2, 3, 1).astype(dtype, copy=False), pad)  # (N, Hp, Wp, C)
+    if stride == 1:
+        out = conv_stride1_nhwc(xp, w)  # (N*Ho*Wo, F)
+    else:
+        w_mat = w.transpose(2, 3, 1, 0).reshape(-1, f)  # (HH*WW*C, F)
+        rows = h_out * w_out  # output positions per image
+        blocks, step = _image_blocks(n, rows * w_mat.shape[0] * dtype.itemsize)
+        buf = np.empty(step * rows * w_mat.shape[0], dtype=dtype)
+        out = np.empty((n * rows, f), dtype=dtype)
+        for s, e in blocks:
+            cols = im2col_nhwc(xp[s:e], hh, ww, stride, out=buf)  # (block*Ho*Wo, HH*WW*C)
+            np.matmul(cols, w_mat, out=out[s * rows : e * rows])  # (block*Ho*Wo, F)
     out += b.astype(dtype, copy=False)
     out = out.reshape(n, h_out, w_out, f).transpose(0, 3, 1, 2)  # (N, F, Ho, Wo), NHWC memory
-    return out, (cols, w, w_mat, xp.shape, x.shape, pad, stride)
+    return out, (xp, w, x.shape, pad, stride)
 
 
 def conv_backward_fast(dout, cache):
-    """Convolution backward pass: two matrix multiplies and a col2im scatter-add.
+    """Convolution backward pass.
+
+    With stride 1 the filter gradient comes from ``conv_stride1_dw`` and the input gradient is
+    itself a stride-1 convolution (of dout zero-padded by HH - 1 - pad, with the flipped filters
+    of the transposed channels), done by the forward kernel, when pad < HH, WW and F <= 2 C
+    (else col2im is cheaper). Other strides rebuild im2col blocks for ``cols.T @ dout`` and
+    scatter ``dout @ w.T`` back with col2im.
 
     Args:
         dout: (N, F, H_out, W_out) upstream gradient, any memory layout (channels-last is
@@ -116,15 +156,34 @@ def conv_backward_fast(dout, cache):
     Returns:
         dx: (N, C, H, W) (channels-last memory), dw: (F, C, HH, WW), db: (F,).
     """
-    cols, w, w_mat, padded_shape, x_shape, pad, stride = cache
+    xp, w, x_shape, pad, stride = cache
     f, c, hh, ww = w.shape
-    d2 = dout.transpose(0, 2, 3, 1).reshape(-1, f)  # (N*Ho*Wo, F); free for NHWC memory
-    d2 = d2.astype(cols.dtype, copy=False)
-    db = d2.sum(axis=0)
-    dw = cols.T @ d2  # (HH*WW*C, N*Ho*Wo) @ (N*Ho*Wo, F) -> (HH*WW*C, F)
-    dw = dw.reshape(hh, ww, c, f).transpose(3, 2, 0, 1)  # (F, C, HH, WW)
-    dcols = d2 @ w_mat.T  # (N*Ho*Wo, F) @ (F, HH*WW*C) -> (N*Ho*Wo, HH*WW*C)
-    dxp = col2im_nhwc(dcols, padded_shape, hh, ww, stride)  # (N, Hp, Wp, C)
-    h, wd = x_shape[2:]
+    n, _, h, wd = x_shape
+    _, _, h_out, w_out = dout.shape
+    d2 = dout.transpose(0, 2, 3, 1).astype(w.dtype, copy=False).reshape(-1, f)  # (N*Ho*Wo, F)
+    db = _column_sums(d2)
+    if stride == 1:
+        dw = conv_stride1_dw(xp, d2, hh, ww)  # (F, C, HH, WW)
+        if pad < min(hh, ww) and f <= 2 * c:
+            dpad = pad_nhwc(d2.reshape(n, h_out, w_out, f), hh - 1 - pad, ww - 1 - pad)
+            w_flip = w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]  # (C, F, HH, WW)
+            dx = conv_stride1_nhwc(dpad, w_flip).reshape(n, h, wd, c)  # (N, H, W, C)
+            return dx.transpose(0, 3, 1, 2), np.ascontiguousarray(dw), db  # dx (N, C, H, W)
+        w_mat = w.transpose(2, 3, 1, 0).reshape(-1, f)  # (HH*WW*C, F)
+        dxp = col2im_nhwc(d2 @ w_mat.T, xp.shape, hh, ww, 1)  # (N, Hp, Wp, C)
+    else:
+        w_mat = w.transpose(2, 3, 1, 0).reshape(-1, f)  # (HH*WW*C, F)
+        rows = h_out * w_out
+        blocks, step = _image_blocks(n, rows * w_mat.shape[0] * w.itemsize)
+        buf = np.empty(step * rows * w_mat.shape[0], dtype=w.dtype)
+        dw_mat = np.zeros_like(w_mat)
+        dxp = np.empty(xp.shape, dtype=w.dtype)
+        for s, e in blocks:
+            cols = im2col_nhwc(xp[s:e], hh, ww, stride, out=buf)  # (block*Ho*Wo, HH*WW*C)
+            d_block = d2[s * rows : e * rows]  # (block*Ho*Wo, F)
+            dw_mat += cols.T @ d_block  # (HH*WW*C, block*Ho*Wo) @ (block*Ho*Wo, F)
+            dcols = d_block @ w_mat.T  # (block*Ho*Wo, F) @ (F, HH*WW*C)
+            dxp[s:e] = col2im_nhwc(dcols, (e - s, *xp.shape[1:]), hh, ww, stride)
+        dw = dw_mat.reshape(hh, ww, c, f).transpose(3, 2, 0, 1)  # (F, C, HH, WW)
     dx = dxp[:, pad : pad + h, pad : pad + wd, :].transpose(0, 3, 1, 2)  # (N, C, H, W)
-    return dx, np.ascontiguousarray(dw, dtype=w.dtype), db.astype(w.dtype, copy=False)
+    return dx, np.ascontiguousarray(dw), db

@@ -112,7 +112,9 @@ def max_pool_forward_fast(x, pool_param):
     arg = np.zeros_like(out, dtype=np.uint8 if ph * pw <= 256 else np.int32)
     for k, view in offsets:
         better = view > out  # strictly greater: ties keep the first maximum
-        np.copyto(arg, k, where=better)
+        # k exceeds every earlier offset, so "arg = k where better" is a maximum (and it is
+        # much faster than a masked assignment)
+        np.maximum(arg, np.multiply(better, k, dtype=arg.dtype), out=arg)
         np.maximum(out, view, out=out)
     return out, (arg, x.shape, ph, pw, stride)
 

