@@ -209,6 +209,8 @@ def make_report(run_dir, evaluate=True, weight=None, dpi=100) -> Report:
     sections = []
     for key, fig in figs.items():
         title, caption, wide = PLOTS[key]
+        if key == "loss" and run.loss_per == "epoch":
+            caption = "Mean training loss per epoch (metrics.jsonl; no per-iteration history)."
         path = plots_dir / f"{key}.png"
         if isinstance(fig, Figure):
             png = figure_png(fig, dpi)
