@@ -85,6 +85,7 @@ TORCH_REFS.update(
     {
         "conv_naive": _conv,
         "conv_fast": _conv,
+        "conv_fast_rows": _conv,
         "conv_fast_strided": _conv,
         "max_pool_naive": _pool("max_pool2d"),
         "max_pool_fast": _pool("max_pool2d"),

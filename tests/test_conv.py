@@ -21,8 +21,21 @@ SHAPES = [
 ]
 
 
+@pytest.fixture(params=["row-window", "im2col"])
+def conv_path(request, monkeypatch):
+    """Runs a test on both fast paths: the stride-1 row-window kernel and im2col."""
+    monkeypatch.setattr(
+        conv_module, "ROW_KERNEL_MIN_K", 1 if request.param == "row-window" else 10**9
+    )
+    return request.param
+
+
 @pytest.mark.parametrize("x_shape, w_shape, conv_param", SHAPES)
-def test_fast_conv_equals_naive_in_float64(rng, x_shape, w_shape, conv_param):
+def test_fast_conv_equals_naive(rng, conv_path, x_shape, w_shape, conv_param):
+    _check_fast_equals_naive(rng, x_shape, w_shape, conv_param)
+
+
+def _check_fast_equals_naive(rng, x_shape, w_shape, conv_param):
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
     b = rng.standard_normal(w_shape[0])
     out_n, cache_n = L.conv_forward_naive(x, w, b, conv_param)
@@ -35,12 +48,12 @@ def test_fast_conv_equals_naive_in_float64(rng, x_shape, w_shape, conv_param):
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 1000])
-def test_fast_conv_in_blocks_of_images_equals_naive(rng, monkeypatch, chunk_bytes):
+def test_fast_conv_in_blocks_of_images_equals_naive(rng, monkeypatch, conv_path, chunk_bytes):
     monkeypatch.setattr(conv_module, "CHUNK_BYTES", chunk_bytes)  # 1 image, then 2 per block
     monkeypatch.setattr(im2col_module, "BLOCK_BYTES", chunk_bytes)
-    test_fast_conv_equals_naive_in_float64(rng, (5, 3, 4, 4), (6, 3, 3, 3), {"pad": 1})
-    test_fast_conv_equals_naive_in_float64(rng, (5, 2, 5, 5), (3, 2, 3, 3), {"stride": 2})
-    test_fast_conv_equals_naive_in_float64(rng, (3, 2, 5, 4), (5, 2, 2, 3), {"pad": 0})
+    _check_fast_equals_naive(rng, (5, 3, 4, 4), (6, 3, 3, 3), {"pad": 1})
+    _check_fast_equals_naive(rng, (5, 2, 5, 5), (3, 2, 3, 3), {"stride": 2})
+    _check_fast_equals_naive(rng, (3, 2, 5, 4), (5, 2, 2, 3), {"pad": 0})
 
 
 def test_output_size_follows_the_classic_formula(rng):

@@ -94,6 +94,14 @@ CONV_CASES: list[LayerCase] = [
         ("x", "w", "b"),
     ),
     LayerCase(
+        "conv_fast_rows",  # 12 channels: the stride-1 row-window kernel (WW * C >= 32)
+        L.conv_forward_fast,
+        L.conv_backward_fast,
+        _conv_args({"stride": 1, "pad": 1}, shape=(2, 12, 4, 5), filters=5),
+        ("x", "w", "b", "conv_param"),
+        ("x", "w", "b"),
+    ),
+    LayerCase(
         "conv_fast_strided",
         L.conv_forward_fast,
         L.conv_backward_fast,

@@ -94,6 +94,16 @@ def _image_blocks(n, bytes_per_image):
     return [(s, min(s + step, n)) for s in range(0, n, step)], step
 
 
+#: The row-window kernel needs rows of at least this many values (WW * C) to keep its matrix
+#: multiplies efficient; thinner inputs (the first layer of a grey-scale net) use im2col.
+ROW_KERNEL_MIN_K = 32
+
+
+def _row_kernel(stride, c, ww):
+    """Whether a convolution takes the stride-1 row-window path."""
+    return stride == 1 and ww * c >= ROW_KERNEL_MIN_K
+
+
 def _column_sums(d):
     """Column sums (F,) of a tall (M, F) matrix, as a BLAS matrix-vector product."""
     return np.ones(d.shape[0], dtype=d.dtype) @ d
@@ -102,10 +112,11 @@ def _column_sums(d):
 def conv_forward_fast(x, w, b, conv_param):
     """Convolution forward pass on channels-last windows and BLAS matrix multiplies.
 
-    Equal to ``conv_forward_naive``. Stride 1 uses ``conv_stride1_nhwc`` (a WW-fold window copy
-    and HH matrix multiplies per block of images); other strides copy full im2col blocks and do
-    one matrix multiply each. The output is an ordinary (N, F, H_out, W_out) array whose memory
-    is channels-last, so the next fast layer reads it without a copy.
+    Equal to ``conv_forward_naive``. Stride 1 with WW * C >= ``ROW_KERNEL_MIN_K`` uses
+    ``conv_stride1_nhwc`` (a WW-fold window copy and HH matrix multiplies per block of images);
+    otherwise full im2col blocks are copied and multiplied once each. The output is an ordinary
+    (N, F, H_out, W_out) array whose memory is channels-last, so the next fast layer reads it
+    without a copy.
 
     Args:
         x: (N, C, H, W) input, any memory layout (channels-last is fastest).
@@ -118,12 +129,12 @@ def conv_forward_fast(x, w, b, conv_param):
         cache: (padded channels-last input, w, geometry) for ``conv_backward_fast``.
     """
     stride, pad, h_out, w_out = check_conv_args(x, w, b, conv_param)
-    n, f = x.shape[0], w.shape[0]
+    n, c, f = x.shape[0], x.shape[1], w.shape[0]
     hh, ww = w.shape[2:]
     dtype = np.result_type(x, w)
     w = w.astype(dtype, copy=False)
     xp = pad_nhwc(x.transpose(0, 2, 3, 1).astype(dtype, copy=False), pad)  # (N, Hp, Wp, C)
-    if stride == 1:
+    if _row_kernel(stride, c, ww):
         out = conv_stride1_nhwc(xp, w)  # (N*Ho*Wo, F)
     else:
         w_mat = w.transpose(2, 3, 1, 0).reshape(-1, f)  # (HH*WW*C, F)
@@ -142,11 +153,11 @@ def conv_forward_fast(x, w, b, conv_param):
 def conv_backward_fast(dout, cache):
     """Convolution backward pass.
 
-    With stride 1 the filter gradient comes from ``conv_stride1_dw`` and the input gradient is
-    itself a stride-1 convolution (of dout zero-padded by HH - 1 - pad, with the flipped filters
-    of the transposed channels), done by the forward kernel, when pad < HH, WW and F <= 2 C
-    (else col2im is cheaper). Other strides rebuild im2col blocks for ``cols.T @ dout`` and
-    scatter ``dout @ w.T`` back with col2im.
+    On the row-window path the filter gradient comes from ``conv_stride1_dw`` and the input
+    gradient is itself a stride-1 convolution (of dout zero-padded by HH - 1 - pad, with the
+    flipped filters of the transposed channels), done by the forward kernel, when pad < HH, WW
+    and F <= 2 C (else col2im is cheaper). The im2col path rebuilds im2col blocks for
+    ``cols.T @ dout`` and scatters ``dout @ w.T`` back with col2im.
 
     Args:
         dout: (N, F, H_out, W_out) upstream gradient, any memory layout (channels-last is
@@ -162,7 +173,7 @@ def conv_backward_fast(dout, cache):
     _, _, h_out, w_out = dout.shape
     d2 = dout.transpose(0, 2, 3, 1).astype(w.dtype, copy=False).reshape(-1, f)  # (N*Ho*Wo, F)
     db = _column_sums(d2)
-    if stride == 1:
+    if _row_kernel(stride, c, ww):
         dw = conv_stride1_dw(xp, d2, hh, ww)  # (F, C, HH, WW)
         if pad < min(hh, ww) and f <= 2 * c:
             dpad = pad_nhwc(d2.reshape(n, h_out, w_out, f), hh - 1 - pad, ww - 1 - pad)
