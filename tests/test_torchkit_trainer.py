@@ -145,3 +145,12 @@ def test_every_optimizer_lowers_a_quadratic(name):
         (w**2).sum().backward()
         opt.step()
     assert float((w**2).sum().detach()) < 3.0
+
+
+def test_training_leaves_the_callers_random_state_alone(digits):
+    trainer = _trainer(_model(), digits, epochs=1)  # building modules draws from torch's RNG
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    trainer.train()
+    torch.testing.assert_close(torch.rand(3), expected)

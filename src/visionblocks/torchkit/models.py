@@ -37,9 +37,16 @@ class TwinModel(nn.Module):
         """A twin with the NumPy model's architecture, weights and running statistics."""
         twin = cls.__new__(cls)
         nn.Module.__init__(twin)
-        twin._build(np_model)
-        twin.to(torch_dtype(np_model.dtype))
-        return load_numpy_params(twin, np_model.params, np_model.buffers())
+        return twin._adopt(np_model)
+
+    def _adopt(self, ref):
+        """Builds the modules for ``ref`` and copies its weights and running statistics in.
+        Modules draw their default initialisation from torch's global generator, which is
+        forked here so that making a twin leaves the caller's random state alone."""
+        with torch.random.fork_rng(devices=[]):
+            self._build(ref)
+        self.to(torch_dtype(ref.dtype))
+        return load_numpy_params(self, ref.params, ref.buffers())
 
     def _build(self, ref):
         """Creates the modules for the NumPy model ``ref``'s architecture."""
@@ -99,9 +106,7 @@ class FullyConnectedNet(TwinModel):
             hidden_dims, input_dim, num_classes, dropout_keep_ratio, normalization, reg,
             weight_scale, dtype, seed, init,
         )  # fmt: skip
-        self._build(ref)
-        self.to(torch_dtype(dtype))
-        load_numpy_params(self, ref.params)
+        self._adopt(ref)
 
     def _build(self, ref):
         self.reg, self.normalization = ref.reg, ref.normalization

@@ -13,8 +13,7 @@ import torch
 from torch import nn
 
 from visionblocks.models import cnn as np_cnn
-from visionblocks.torchkit.bridge import load_numpy_params
-from visionblocks.torchkit.models import TwinModel, torch_dtype
+from visionblocks.torchkit.models import TwinModel
 
 
 class ThreeLayerConvNet(TwinModel):
@@ -40,9 +39,7 @@ class ThreeLayerConvNet(TwinModel):
             input_dim, num_filters, filter_size, hidden_dim, num_classes, weight_scale, reg,
             dtype, seed, init,
         )  # fmt: skip
-        self._build(ref)
-        self.to(torch_dtype(dtype))
-        load_numpy_params(self, ref.params)
+        self._adopt(ref)
 
     def _build(self, ref):
         p = ref.params
@@ -96,9 +93,7 @@ class ConvNet(TwinModel):
             normalization, groups, residual, global_pool, dropout_keep, reg, weight_scale, init,
             dtype, seed,
         )  # fmt: skip
-        self._build(ref)
-        self.to(torch_dtype(dtype))
-        load_numpy_params(self, ref.params)
+        self._adopt(ref)
 
     def _build(self, ref):
         p = ref.params

@@ -88,7 +88,7 @@ class Trainer:
         )
         self.augment_fn = make_augment(list(self.augment)) if self.augment else None
         self.aug_gen = torch.Generator().manual_seed(self.seed)
-        torch.manual_seed(self.seed + self.ctx.rank)  # dropout masks
+        self.torch_rng = torch.Generator().manual_seed(self.seed + self.ctx.rank).get_state()
         self.model = model.to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -178,44 +178,54 @@ class Trainer:
                 to the end of the last good epoch (whose checkpoint stays on disk).
         """
         per_epoch = len(self.sampler)
-        while self.epoch < self.epochs:
-            start = time.perf_counter()
-            good = self._state_copy()
-            self.model.train()
-            losses = []
-            for i, (gidx, mine) in enumerate(self.sampler.epoch()):
-                step = self.epoch * per_epoch + i
-                lr = float(self.schedule_fn(step))
-                for g in self.optimizer.param_groups:
-                    g["lr"] = lr
-                gidx = torch.as_tensor(gidx, device=self.device)
-                xb, yb = self.X_train[gidx], self.y_train[gidx]
-                if self.augment_fn is not None:
-                    xb = self.augment_fn(xb, self.aug_gen)
-                if self.ctx.enabled:
-                    mine_t = torch.as_tensor(mine, device=self.device)
-                    xb, yb = xb[mine_t], yb[mine_t]
-                loss = self._forward_loss(xb, yb)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                value = D.all_reduce_mean(float(loss.detach()), self.device, self.ctx)
-                try:
-                    self._check_divergence(value, step)
-                except TrainingDivergedError:
-                    self.model.load_state_dict(good)
-                    raise
-                if self.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-                self.optimizer.step()
-                self.loss_history.append(value)
-                losses.append(value)
-                if self.verbose and self.print_every and step % self.print_every == 0:
-                    print(f"(Iteration {step + 1} / {self.epochs * per_epoch}) loss: {value:f}")
-            train_seconds = time.perf_counter() - start
-            self._end_epoch(losses, lr, train_seconds, start, per_epoch)
+        # Dropout draws from torch's global generator: run on a fork of it, seeded from ours
+        # (and checkpointed), so the caller's random state is left as it was.
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.set_rng_state(self.torch_rng)
+            if devices:
+                torch.cuda.manual_seed(self.seed + self.ctx.rank + 1000 * self.epoch)
+            while self.epoch < self.epochs:
+                self._train_epoch(per_epoch)
+            self.torch_rng = torch.get_rng_state()
         self.rank_spread = D.max_param_spread(self.model, self.ctx)
         self.model.load_state_dict(self.best_state)
         return self
+
+    def _train_epoch(self, per_epoch):
+        start = time.perf_counter()
+        good = self._state_copy()
+        self.model.train()
+        losses, lr = [], self.lr
+        for i, (gidx, mine) in enumerate(self.sampler.epoch()):
+            step = self.epoch * per_epoch + i
+            lr = float(self.schedule_fn(step))
+            for g in self.optimizer.param_groups:
+                g["lr"] = lr
+            gidx = torch.as_tensor(gidx, device=self.device)
+            xb, yb = self.X_train[gidx], self.y_train[gidx]
+            if self.augment_fn is not None:
+                xb = self.augment_fn(xb, self.aug_gen)  # the whole global batch, on every rank
+            if self.ctx.enabled:
+                mine_t = torch.as_tensor(mine, device=self.device)
+                xb, yb = xb[mine_t], yb[mine_t]  # this rank's rows
+            loss = self._forward_loss(xb, yb)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            value = D.all_reduce_mean(float(loss.detach()), self.device, self.ctx)
+            try:
+                self._check_divergence(value, step)
+            except TrainingDivergedError:
+                self.model.load_state_dict(good)
+                raise
+            if self.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            self.optimizer.step()
+            self.loss_history.append(value)
+            losses.append(value)
+            if self.verbose and self.print_every and step % self.print_every == 0:
+                print(f"(Iteration {step + 1} / {self.epochs * per_epoch}) loss: {value:f}")
+        self._end_epoch(losses, lr, time.perf_counter() - start, start, per_epoch)
 
     def _end_epoch(self, losses, lr, train_seconds, start, per_epoch):
         self.epoch += 1
@@ -302,7 +312,7 @@ class Trainer:
             arrays.update(ckpt.state_arrays(self.model.state_dict(), "params/"))
             opt_arrays, opt_meta = ckpt.optimizer_state(self.optimizer)
             arrays.update(opt_arrays)
-            arrays["rng/torch"] = torch.get_rng_state().numpy()
+            arrays["rng/torch"] = torch.get_rng_state().numpy()  # inside train(): our fork
             arrays["rng/augment"] = self.aug_gen.get_state().numpy()
             meta.update(
                 optim=opt_meta, rng=self.rng.bit_generator.state, initial_loss=self.initial_loss,
@@ -322,7 +332,7 @@ class Trainer:
             for k, v in ckpt.group(arrays, "best/params/").items()
         }
         ckpt.load_optimizer_state(self.optimizer, arrays, meta["optim"], self.device)
-        torch.set_rng_state(torch.from_numpy(arrays["rng/torch"]))
+        self.torch_rng = torch.from_numpy(arrays["rng/torch"])
         self.aug_gen.set_state(torch.from_numpy(arrays["rng/augment"]))
         self.rng.bit_generator.state = meta["rng"]
         self.epoch, self.best_val_acc = meta["epoch"], meta["best_val_acc"]
