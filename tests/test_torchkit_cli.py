@@ -60,6 +60,7 @@ def test_resnet_from_a_config_file(tmp_path, capsys):
         (["--engine", "jax"], "engine must be one of"),
         (["--engine", "numpy", "--weight-decay", "0.1"], "weight_decay need(s) --engine torch"),
         (["--label-smoothing", "1.5"], "label_smoothing must be in [0, 1)"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
         (["--model", "resnet", "--hidden-dims", "8"], None),
     ],
 )

@@ -44,7 +44,12 @@ def pick_device(name=None, local_rank=0) -> torch.device:
     if name:
         if name.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(f"device {name!r} requested but CUDA is not available")
-        return torch.device(name)
+        if name == "cuda":  # one GPU per process under torchrun
+            return torch.device("cuda", local_rank)
+        try:
+            return torch.device(name)
+        except RuntimeError:
+            raise ConfigError(f"unknown device {name!r}; use cuda, mps or cpu") from None
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank)
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
