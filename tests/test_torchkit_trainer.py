@@ -154,3 +154,9 @@ def test_training_leaves_the_callers_random_state_alone(digits):
     torch.manual_seed(123)
     trainer.train()
     torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_a_float64_twin_trains_on_float64_inputs(digits):
+    model = tm.FullyConnectedNet([8], input_dim=64, num_classes=10, dtype=np.float64, seed=0)
+    t = _trainer(model, digits, epochs=1).train()
+    assert t.X_train.dtype == torch.float64 and np.isfinite(t.loss_history).all()

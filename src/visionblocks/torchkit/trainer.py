@@ -75,6 +75,7 @@ class Trainer:
             setattr(self, k, v)
         self.ctx = o["ctx"] or D.DistContext()
         self.device = D.pick_device(self.device, self.ctx.local_rank)
+        self.dtype = next(model.parameters()).dtype  # the inputs follow the model's float type
         self._check_data(data)
         if self.lr < 0 or self.epochs < 0:
             raise ConfigError(f"lr must be >= 0 and epochs >= 0, got {self.lr}, {self.epochs}")
@@ -124,7 +125,7 @@ class Trainer:
             X, y = data[f"X_{split}"], np.asarray(data[f"y_{split}"])
             if X.shape[0] != y.shape[0]:
                 raise ShapeError(f"X_{split} has {X.shape[0]} rows but y_{split} has {len(y)}")
-        self.X_train = torch.as_tensor(data["X_train"], dtype=torch.float32, device=self.device)
+        self.X_train = torch.as_tensor(data["X_train"], dtype=self.dtype, device=self.device)
         self.y_train = torch.as_tensor(data["y_train"], dtype=torch.long, device=self.device)
         self.X_val, self.y_val = data["X_val"], np.asarray(data["y_val"])
 
@@ -285,7 +286,7 @@ class Trainer:
         """Predicted labels (N,) in eval mode (on this process's share of X when distributed,
         so prefer ``check_accuracy`` there)."""
         self.model.eval()
-        X = torch.as_tensor(X, dtype=torch.float32)
+        X = torch.as_tensor(X, dtype=self.dtype)
         preds = []
         for i in range(0, X.shape[0], self.eval_batch_size):
             xb = X[i : i + self.eval_batch_size].to(self.device)
