@@ -107,7 +107,7 @@ class Trainer:
         )  # fmt: skip
         self._reset()
         self.out_dir = Path(self.out_dir) if self.out_dir is not None else None
-        if self.out_dir is not None and self.resume and (self.out_dir / "last.json").exists():
+        if self.out_dir is not None and self.resume and self._resumable():
             self._load(self.out_dir / "last")
         if self.out_dir is not None and self.ctx.is_main:
             self._trim_metrics()
@@ -116,6 +116,16 @@ class Trainer:
                 f" x {self.ctx.world_size} processes" if self.ctx.enabled else ""
             )
             print(f"device: {where} (torch {torch.__version__}, {torch.get_num_threads()} threads)")
+
+    def _resumable(self) -> bool:
+        """Whether ``out_dir/last`` exists, checked to be seen alike by every process."""
+        found = (self.out_dir / "last.json").exists()
+        seen = D.all_reduce_sum([float(found)], self.device, self.ctx)[0]
+        if 0 < seen < self.ctx.world_size:
+            raise ConfigError(f"only {seen:.0f} of {self.ctx.world_size} processes see "
+                              f"{self.out_dir}/last.json: resuming a multi-machine run needs the "
+                              "run directory on a shared file system")  # fmt: skip
+        return found
 
     def _check_data(self, data):
         for key in ("X_train", "y_train", "X_val", "y_val"):
