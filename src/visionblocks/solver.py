@@ -147,22 +147,9 @@ class Solver:
     def _check_divergence(self, loss, iteration):
         if self.initial_loss is None:
             self.initial_loss = float(loss)
-        bad = not np.isfinite(loss)
-        exploded = not bad and loss > self.explode_factor * self.initial_loss
-        if bad or exploded:
-            what = (
-                "became NaN/inf"
-                if bad
-                else (
-                    f"exploded to {loss:.4g} (> {self.explode_factor:g} x the initial "
-                    f"{self.initial_loss:.4g})"
-                )
-            )
-            kept = " The last good checkpoint is kept." if self.out_dir is not None else ""
-            raise TrainingDivergedError(
-                f"training stopped at epoch {self.epoch + 1}, iteration {iteration}: the loss "
-                f"{what}. Lower the learning rate or check the data.{kept}"
-            )
+        check_divergence(
+            loss, self.initial_loss, self.explode_factor, self.epoch, iteration, self.out_dir
+        )
 
     def train(self):
         """Runs the optimisation; at the end, ``model.params`` holds the best-validation params.
@@ -350,6 +337,32 @@ class Solver:
         self.loss_history, self.train_acc_history = h["loss"], h["train_acc"]
         self.val_acc_history, self.lr_history = h["val_acc"], h["lr"]
         self.update_ratio_history = h["update_ratio"]
+
+
+def check_divergence(loss, initial_loss, explode_factor, epoch, iteration, out_dir=None):
+    """Raises TrainingDivergedError when ``loss`` is NaN/inf or above ``explode_factor`` times
+    ``initial_loss`` (the classic babysitting rule); shared by the Solver and the torch Trainer.
+
+    Args:
+        loss: this iteration's loss.
+        initial_loss: the first iteration's loss.
+        explode_factor: how many times the initial loss counts as exploded.
+        epoch: completed epochs (the message names epoch + 1).
+        iteration: the global iteration number.
+        out_dir: the run directory, if checkpoints are kept (the message says so).
+    """
+    bad = not np.isfinite(loss)
+    if not bad and loss <= explode_factor * initial_loss:
+        return
+    if bad:
+        what = "became NaN/inf"
+    else:
+        what = f"exploded to {loss:.4g} (> {explode_factor:g} x the initial {initial_loss:.4g})"
+    kept = " The last good checkpoint is kept." if out_dir is not None else ""
+    raise TrainingDivergedError(
+        f"training stopped at epoch {epoch + 1}, iteration {iteration}: the loss {what}. "
+        f"Lower the learning rate or check the data.{kept}"
+    )
 
 
 def predict(model, X, batch_size=100):

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from visionblocks.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from visionblocks.errors import ConfigError, ShapeError, TrainingDivergedError
+from visionblocks.solver import check_divergence
 from visionblocks.torchkit import checkpoint as ckpt
 from visionblocks.torchkit import distributed as D
 from visionblocks.torchkit.augment import make_augment
@@ -169,17 +170,9 @@ class Trainer:
     def _check_divergence(self, loss, step):
         if self.initial_loss is None:
             self.initial_loss = loss
-        bad = not np.isfinite(loss)
-        if bad or loss > self.explode_factor * self.initial_loss:
-            what = "became NaN/inf" if bad else (
-                f"exploded to {loss:.4g} (> {self.explode_factor:g} x the initial "
-                f"{self.initial_loss:.4g})"
-            )  # fmt: skip
-            kept = " The last good checkpoint is kept." if self.out_dir is not None else ""
-            raise TrainingDivergedError(
-                f"training stopped at epoch {self.epoch + 1}, iteration {step}: the loss "
-                f"{what}. Lower the learning rate or check the data.{kept}"
-            )
+        check_divergence(
+            loss, self.initial_loss, self.explode_factor, self.epoch, step, self.out_dir
+        )
 
     def train(self):
         """Runs the optimisation; at the end the model holds the best-validation weights.
