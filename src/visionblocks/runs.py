@@ -92,7 +92,7 @@ def _register_plugins():
 
 def load_run_data(cfg: TrainConfig) -> dict:
     """Loads the data set a config names, with its split, subsample and preprocessing."""
-    return load_dataset(
+    data = load_dataset(
         cfg.data,
         data_dir=cfg.data_dir,
         num_val=cfg.num_val,
@@ -100,6 +100,11 @@ def load_run_data(cfg: TrainConfig) -> dict:
         num_train=cfg.num_train,
         preprocess=cfg.preprocess,
     )
+    if cfg.features:  # hand-made features (standardised on X_train) replace the pixels
+        from visionblocks.classic.features import apply_features
+
+        data = apply_features(data, cfg.features, cfg.arch)
+    return data
 
 
 def build_model(cfg: TrainConfig, data: dict):
