@@ -1,7 +1,9 @@
 """Speed of the NumPy convolutions, pooling and ConvNet training step against PyTorch CPU.
 
 Every figure comes from one run, best of ``--repeats`` timings, engines interleaved, so the
-ratios compare like with like. Tables (markdown):
+ratios compare like with like ("fast vs torch" is torch's time over NumPy's: above 1 means the
+NumPy layer is faster). PyTorch runs NCHW-contiguous tensors (its default) and, for reference,
+channels-last ones. Tables (markdown):
 
 1. the float32 matrix-multiply GFLOP/s of the machine (NumPy's BLAS and torch), the ceiling of
    any im2col design;
@@ -113,6 +115,10 @@ def bench_layer(torch, n, c, f, h, repeats, naive_images):
 
         fns["torch_fwd_ms"] = torch_f
         fns["torch_fb_ms"] = lambda: F.conv2d(tx, tw, tb, padding=1).backward(tdout)
+        cl = torch.channels_last
+        tx_cl = tx.detach().contiguous(memory_format=cl).requires_grad_(c > 1)
+        tdout_cl = tdout.contiguous(memory_format=cl)
+        fns["torch_cl_fb_ms"] = lambda: F.conv2d(tx_cl, tw, tb, padding=1).backward(tdout_cl)
     return {**row, **race(fns, repeats)}
 
 
@@ -136,6 +142,10 @@ def bench_pool(torch, n, c, h, repeats):
 
         fns["torch_fwd_ms"] = torch_f
         fns["torch_fb_ms"] = lambda: F.max_pool2d(tx, 2, 2).backward(tdout)
+        cl = torch.channels_last
+        tx_cl = tx.detach().contiguous(memory_format=cl).requires_grad_()
+        tdout_cl = tdout.contiguous(memory_format=cl)
+        fns["torch_cl_fb_ms"] = lambda: F.max_pool2d(tx_cl, 2, 2).backward(tdout_cl)
     return race(fns, repeats)
 
 
@@ -185,6 +195,16 @@ def bench_step(torch, arch, batch, repeats):
             opt.step()
 
         fns["torch_ms"] = torch_step
+        net_cl = torch_convnet(torch, model).to(memory_format=torch.channels_last)
+        opt_cl = torch.optim.Adam(net_cl.parameters(), lr=1e-3)
+        tX_cl = tX.contiguous(memory_format=torch.channels_last)
+
+        def torch_cl_step():
+            opt_cl.zero_grad()
+            torch.nn.functional.cross_entropy(net_cl(tX_cl), ty).backward()
+            opt_cl.step()
+
+        fns["torch_cl_ms"] = torch_cl_step
     return race(fns, repeats)
 
 
@@ -203,7 +223,8 @@ def layer_table(results, batch, with_torch):
     header = [f"layer (N={batch}, 3x3, pad 1)", "naive fwd", "fast fwd ms (GFLOP/s)"]
     header += ["fast fwd+bwd ms (GFLOP/s)"]
     if with_torch:
-        header += ["torch fwd", "torch fwd+bwd", "fast/torch fwd", "fast/torch fwd+bwd"]
+        header += ["torch fwd", "torch fwd+bwd", "torch channels-last fwd+bwd"]
+        header += ["fast vs torch fwd", "fast vs torch fwd+bwd"]
     rows = []
     for name, r in results.items():
         fl = r["flop"]
@@ -213,6 +234,7 @@ def layer_table(results, batch, with_torch):
         if with_torch:
             cells += [f"{r['torch_fwd_ms']:.1f} ({_gflops(fl, r['torch_fwd_ms']):.0f})"]
             cells += [f"{r['torch_fb_ms']:.1f} ({_gflops(3 * fl, r['torch_fb_ms']):.0f})"]
+            cells += [f"{r['torch_cl_fb_ms']:.1f} ({_gflops(3 * fl, r['torch_cl_fb_ms']):.0f})"]
             cells += [f"{r['torch_fwd_ms'] / r['fast_fwd_ms']:.2f}x"]
             cells += [f"{r['torch_fb_ms'] / r['fast_fb_ms']:.2f}x"]
         rows.append(cells)
@@ -223,12 +245,14 @@ def pool_table(results, batch, with_torch):
     """Markdown table of the pooling results."""
     header = [f"pooling (N={batch})", "fast fwd ms", "fast fwd+bwd ms"]
     if with_torch:
-        header += ["torch fwd ms", "torch fwd+bwd ms", "fast/torch fwd", "fast/torch fwd+bwd"]
+        header += ["torch fwd ms", "torch fwd+bwd ms", "torch channels-last fwd+bwd ms"]
+        header += ["fast vs torch fwd", "fast vs torch fwd+bwd"]
     rows = []
     for name, r in results.items():
         cells = [name, f"{r['fast_fwd_ms']:.2f}", f"{r['fast_fb_ms']:.2f}"]
         if with_torch:
             cells += [f"{r['torch_fwd_ms']:.2f}", f"{r['torch_fb_ms']:.2f}"]
+            cells += [f"{r['torch_cl_fb_ms']:.2f}"]
             cells += [f"{r['torch_fwd_ms'] / r['fast_fwd_ms']:.2f}x"]
             cells += [f"{r['torch_fb_ms'] / r['fast_fb_ms']:.2f}x"]
         rows.append(cells)
@@ -276,8 +300,10 @@ def main(argv=None):
     print(f"  NumPy {r['numpy_ms']:.0f} ms = {ips:.0f} images/s")
     if torch is not None:
         tips = 1e3 * args.batch / r["torch_ms"]
+        cl_ips = 1e3 * args.batch / r["torch_cl_ms"]
         print(f"  torch {r['torch_ms']:.0f} ms = {tips:.0f} images/s")
-        print(f"  NumPy / torch = {ips / tips:.2f}x")
+        print(f"  torch channels-last {r['torch_cl_ms']:.0f} ms = {cl_ips:.0f} images/s")
+        print(f"  NumPy / torch = {ips / tips:.2f}x (channels-last: {ips / cl_ips:.2f}x)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)
