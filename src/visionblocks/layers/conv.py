@@ -176,7 +176,8 @@ def conv_backward_fast(dout, cache):
     if _row_kernel(stride, c, ww):
         dw = conv_stride1_dw(xp, d2, hh, ww)  # (F, C, HH, WW)
         if pad < min(hh, ww) and f <= 2 * c:
-            dpad = pad_nhwc(d2.reshape(n, h_out, w_out, f), hh - 1 - pad, ww - 1 - pad)
+            d4 = d2.reshape(n, h_out, w_out, f)  # (N, Ho, Wo, F)
+            dpad = pad_nhwc(d4, hh - 1 - pad, ww - 1 - pad)  # (N, H + HH - 1, W + WW - 1, F)
             w_flip = w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]  # (C, F, HH, WW)
             dx = conv_stride1_nhwc(dpad, w_flip).reshape(n, h, wd, c)  # (N, H, W, C)
             return dx.transpose(0, 3, 1, 2), np.ascontiguousarray(dw), db  # dx (N, C, H, W)

@@ -201,7 +201,7 @@ def _row_blocks(xp, ww):
     windows = _row_windows(xp, ww)  # (N, Hp, W_out, WW, C)
     for s in range(0, n, step):
         e = min(s + step, n)
-        rows = buf[: (e - s) * per_image].reshape(e - s, hp, w_out, ww, c)
+        rows = buf[: (e - s) * per_image].reshape(e - s, hp, w_out, ww, c)  # (block, Hp, Wo, WW, C)
         np.copyto(rows, windows[s:e])
         yield s, e, rows.reshape(e - s, hp * w_out, ww * c)  # (block, Hp*W_out, WW*C)
 

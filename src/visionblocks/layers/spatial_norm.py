@@ -60,7 +60,8 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
         m = n * h * w
         mu = (_channel_sums(rows, c) / m).astype(x.dtype)  # (C,)
         xc = rows - np.tile(mu, w)  # (N*H, W*C)
-        var = (np.einsum("ij,ij->j", xc, xc).reshape(w, c).sum(axis=0) / m).astype(x.dtype)
+        sq = np.einsum("ij,ij->j", xc, xc).reshape(w, c)  # (W*C,) -> (W, C)
+        var = (sq.sum(axis=0) / m).astype(x.dtype)  # (C,)
         inv_std = 1.0 / np.sqrt(var + eps)  # (C,)
         out = xc * np.tile(gamma * inv_std, w).astype(x.dtype, copy=False)
         out += np.tile(beta, w).astype(x.dtype, copy=False)
@@ -153,4 +154,4 @@ def spatial_groupnorm_backward(dout, cache):
     dxhat = (dout * gamma[:, None, None]).reshape(n, G, -1)  # (N, G, C/G*H*W)
     xhat_g = xhat.reshape(n, G, -1)  # (N, G, C/G*H*W)
     dx = standardize_backward(dxhat, xhat_g, inv_std, 2).reshape(n, c, h, w)  # (N, C, H, W)
-    return dx, dgamma.reshape(g_shape), dbeta.reshape(g_shape)
+    return dx, dgamma.reshape(g_shape), dbeta.reshape(g_shape)  # (C,) -> gamma's shape

@@ -77,7 +77,8 @@ def conv_transpose_backward(dout, cache):
     rows, w_mat, x_shape, w_shape, pad, stride = cache
     n, c, h, wd = x_shape
     _, f, hh, ww = w_shape
-    dfull = pad_nhwc(dout.transpose(0, 2, 3, 1).astype(rows.dtype, copy=False), pad)
+    d_nhwc = dout.transpose(0, 2, 3, 1).astype(rows.dtype, copy=False)  # (N, H_out, W_out, F)
+    dfull = pad_nhwc(d_nhwc, pad)  # (N, Hf, Wf, F), the uncropped output
     dcols = im2col_nhwc(dfull, hh, ww, stride)  # (N*H*W, HH*WW*F)
     dx = (dcols @ w_mat.T).reshape(n, h, wd, c).transpose(0, 3, 1, 2)  # (N, C, H, W)
     dw = (rows.T @ dcols).reshape(c, hh, ww, f).transpose(0, 3, 1, 2)  # (C, F, HH, WW)
