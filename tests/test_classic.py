@@ -115,10 +115,13 @@ def test_cli_knn_cross_validates_and_evaluate_reproduces(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == printed[-1]
 
 
-@pytest.mark.parametrize("model", ["svm", "softmax"])
-def test_cli_linear_trains_saves_w_and_plots_templates(tmp_path, capsys, model):
+@pytest.mark.parametrize("model, fit_on", [("svm", "train"), ("softmax", "train+val")])
+def test_cli_linear_trains_saves_w_and_plots_templates(tmp_path, capsys, model, fit_on):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[arch]\nfit_on = "{fit_on}"\n')
     code, out = _train(tmp_path, model, "--lr", "0.05", "--reg", "1e-3", "--epochs", "3",
-                       "--batch-size", "64", "--weight-scale", "1e-3")  # fmt: skip
+                       "--batch-size", "64", "--weight-scale", "1e-3",
+                       "--config", str(cfg))  # fmt: skip
     printed = capsys.readouterr().out.strip().splitlines()
     assert code == 0 and printed[-1].startswith("test accuracy: 0.")
     assert float(printed[-1].split()[-1]) > 0.8
@@ -126,6 +129,7 @@ def test_cli_linear_trains_saves_w_and_plots_templates(tmp_path, capsys, model):
         assert z["W"].shape == (65, 10)
     assert (out / "templates.png").exists()
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+    assert json.loads((out / "summary.json").read_text())["fit_on"] == fit_on
     assert main(["evaluate", str(out)]) == 0
     assert capsys.readouterr().out.strip() == printed[-1]
 

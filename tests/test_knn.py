@@ -173,5 +173,9 @@ def test_bad_input_gets_clear_errors(rng):
         knn.predict(Xt, k=1, num_loops=3)
     with pytest.raises(ShapeError, match="dists must have shape"):
         knn.predict_labels(np.zeros((3, 5)), k=1)
+    bad = Xt.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        knn.predict(bad)
     with pytest.raises(ValueError, match="metric"):
         KNearestNeighbor(metric="cosine")

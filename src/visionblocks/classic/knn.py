@@ -17,6 +17,8 @@ def _as_rows(name: str, X) -> np.ndarray:
     as_float_array(name, X)
     if X.ndim < 2:
         raise ShapeError(f"{name} must be a batch (N, D) or (N, C, H, W), got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name} must hold finite values, got NaN or inf")
     return X.reshape(X.shape[0], -1)  # (N, ...) -> (N, D)
 
 
@@ -41,10 +43,12 @@ def vote(labels: np.ndarray, num_classes: int | None = None) -> np.ndarray:
 def _smallest(scores, m, block=32):
     """Column indices of m smallest scores per row, and the largest score among them.
 
-    Instead of partitioning whole rows, it takes the minimum of each block of ``block``
-    columns, keeps the m blocks with the smallest minima (plus the columns after the last
-    whole block) and partitions only those. The m smallest of a row lie there: the kept
-    minima are m values <= the m-th smallest minimum, which bounds every dropped column.
+    Instead of partitioning whole rows, it splits the columns into nb = n // block groups of
+    ``block`` (group j holds columns j, j + nb, j + 2 nb, ...: strided, so that the minima
+    are one fast element-wise reduction), keeps the m groups with the smallest minima (plus
+    the columns after the last whole row of groups) and partitions only those. The m
+    smallest of a row lie there: the kept minima are m values <= the m-th smallest minimum,
+    which bounds every dropped column.
 
     Args:
         scores: (rows, n) scores, m < n.
@@ -60,9 +64,10 @@ def _smallest(scores, m, block=32):
     if nb <= m:
         pool = np.broadcast_to(np.arange(n), (rows, n))
     else:
-        mins = scores[:, : nb * block].reshape(rows, nb, block).min(axis=2)  # (rows, nb)
-        kept = np.argpartition(mins, m - 1, axis=1)[:, :m]  # (rows, m) block ids
-        cols = kept[:, :, None] * block + np.arange(block)  # (rows, m, block)
+        grid = scores[:, : nb * block].reshape(rows, block, nb)  # (rows, n) -> (rows, block, nb)
+        mins = grid.min(axis=1)  # (rows, nb)
+        kept = np.argpartition(mins, m - 1, axis=1)[:, :m]  # (rows, m) group ids
+        cols = kept[:, :, None] + nb * np.arange(block)  # (rows, m, block)
         pool = cols.reshape(rows, m * block)  # (rows, m, block) -> (rows, m * block)
         if nb * block < n:
             tail = np.broadcast_to(np.arange(nb * block, n), (rows, n - nb * block))
@@ -299,8 +304,8 @@ class KNearestNeighbor:
         self.num_exact_fallbacks = 0
         out_d = np.empty((X.shape[0], k))
         out_i = np.empty((X.shape[0], k), dtype=np.int64)
-        if self.metric == "l2":
-            step = self._rows_per_chunk(4 * num_train + 24 * m * dim + 8 * m * 64)
+        if self.metric == "l2":  # float32 scores, group minima and ids, the exact re-rank
+            step = self._rows_per_chunk(4 * num_train + num_train // 2 + 12 * m * (dim + 32))
         else:
             step = self._rows_per_chunk(8 * num_train * max(dim, 2))
         for s in range(0, X.shape[0], step):
@@ -358,8 +363,10 @@ class KNearestNeighbor:
             worst = np.full(rows, np.inf)
         exact = self._exact(a, cand)  # (rows, m), squared for L2
         # rank by the reported distance (after the sqrt, as the loop versions), then by index
-        order = np.lexsort((cand, self._finish(exact)), axis=1)[:, :k]
+        finished = self._finish(exact)
+        order = np.lexsort((cand, finished), axis=1)[:, :k]
         idx = np.take_along_axis(cand, order, axis=1)
+        dist = np.take_along_axis(finished, order, axis=1)
         kth = np.take_along_axis(exact, order[:, -1:], axis=1)[:, 0]  # (rows,)
         if self.metric == "l2":
             worst = worst + np.einsum("ij,ij->i", a, a)  # back to ||a - b||^2
@@ -369,8 +376,9 @@ class KNearestNeighbor:
         for r in unsure:
             full = self._finish(self._exact(a[r : r + 1], np.arange(num_train)[None])[0])
             idx[r] = np.argsort(full, kind="stable")[:k]
+            dist[r] = full[idx[r]]
         self.num_exact_fallbacks += len(unsure)
-        return self._finish(self._exact(a, idx)), idx
+        return dist, idx
 
     def _finish(self, exact):
         """Distances as reported: the square root of the squared L2 distance."""
@@ -394,10 +402,10 @@ class KNearestNeighbor:
         for s in range(0, num_rows, rows):
             for c in range(0, m, cols):
                 b = self.X_train[cand[s : s + rows, c : c + cols]]  # (r, c, D)
-                diff = b.astype(np.float64) - a[s : s + rows, None, :]  # (r, c, D)
+                diff = np.subtract(b, a[s : s + rows, None, :], dtype=np.float64)  # (r, c, D)
                 if self.metric == "l2":  # summed as the loop versions sum, to the last bit
-                    block = np.sum(diff * diff, axis=2)
+                    block = np.multiply(diff, diff, out=diff).sum(axis=2)
                 else:
-                    block = np.abs(diff).sum(axis=2)
+                    block = np.abs(diff, out=diff).sum(axis=2)
                 out[s : s + rows, c : c + cols] = block
         return out

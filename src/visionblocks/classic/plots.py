@@ -87,7 +87,7 @@ def plot_templates(W, image_shape, class_names, path, title="learned class templ
     num = templates.shape[0]
     cols = min(num, 5)
     rows = -(-num // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2.5 * rows), squeeze=False)
     for i, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if i < num:

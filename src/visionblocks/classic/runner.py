@@ -7,8 +7,10 @@ kNN: cross-validates k over ``arch.k_choices`` on folds of the training split (o
 
 svm / softmax: minibatch SGD on the bias-augmented inputs for ``epochs`` epochs, or a search
 (``search = "grid"`` or ``"random"``, ``trials``) over learning rate and reg on the validation
-split. W is saved as the ``best`` checkpoint (.npz + .json); ``templates.png`` shows W per class
-when the inputs are pixels. With ``features`` the inputs are standardised hand-made features.
+split. ``arch.fit_on = "train+val"`` then retrains the chosen lr and reg on train + val for the
+test (the reported validation accuracy stays that of the train-only model). W is saved as the
+``best`` checkpoint (.npz + .json); ``templates.png`` shows W per class when the inputs are
+pixels. With ``features`` the inputs are standardised hand-made features.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from visionblocks.runs import RUNNERS, Runner
 DEFAULT_K_CHOICES = [1, 3, 5, 7, 10, 15, 20]
 LINEAR_MODELS = {"svm": LinearSVM, "softmax": Softmax}
 KNN_OPTIONS = {"k", "k_choices", "num_folds", "metric", "fit_on", "max_memory_mb", "cv_num_train"}
-LINEAR_OPTIONS = {"lr_range", "reg_range", "search_rounds", "learning_rates", "regs"}
+LINEAR_OPTIONS = {"lr_range", "reg_range", "search_rounds", "learning_rates", "regs", "fit_on"}
 FEATURE_OPTIONS = {"hog_orientations", "hog_block_norm"}
 
 
@@ -205,13 +207,15 @@ def _fit_linear(cfg, make_model, splits, kwargs):
 
 
 def train_linear(cfg, data, run_dir: Path) -> dict:
-    """Trains (or searches) a LinearSVM / Softmax and tests the chosen model."""
+    """Trains (or searches) a LinearSVM / Softmax on train, then tests it (or its refit)."""
     _check_arch(cfg, LINEAR_OPTIONS)
+    fit_on = cfg.arch.get("fit_on", "train")
+    if fit_on not in ("train", "train+val"):
+        raise ConfigError(f"arch.fit_on must be 'train' or 'train+val', got {fit_on!r}")
     X = {key: append_bias(v) for key, v in _inputs(cfg, data).items()}
     cls = LINEAR_MODELS[cfg.model]
-    num_classes = len(data["class_names"])
     kwargs = _train_kwargs(cfg, len(data["y_train"]))
-    kwargs["num_classes"] = num_classes
+    kwargs["num_classes"] = len(data["class_names"])
 
     def make_model():
         return cls(seed=cfg.seed)
@@ -225,11 +229,21 @@ def train_linear(cfg, data, run_dir: Path) -> dict:
         atomic_write_json(run_dir / "search.json", results)
         best = max(results, key=lambda r: r["val_accuracy"])
         lr, reg = best["learning_rate"], best["reg"]
-    names = ("train", "val", "test") if getattr(cfg, "test", True) else ("train", "val")
-    accs = {s: float(np.mean(model.predict(X[f"X_{s}"]) == data[f"y_{s}"])) for s in names}
-    accs.setdefault("test", None)
+    accs = {
+        s: float(np.mean(model.predict(X[f"X_{s}"]) == data[f"y_{s}"])) for s in ("train", "val")
+    }
+    if fit_on == "train+val":  # the chosen lr and reg, retrained on all labelled data
+        X_fit = np.concatenate([X["X_train"], X["X_val"]])
+        y_fit = np.concatenate([data["y_train"], data["y_val"]])
+        kwargs = dict(_train_kwargs(cfg, len(y_fit)), num_classes=kwargs["num_classes"])
+        model = make_model()
+        with one_blas_thread():
+            model.train(X_fit, y_fit, lr, reg, **kwargs)
+    accs["test"] = None
+    if getattr(cfg, "test", True):
+        accs["test"] = float(np.mean(model.predict(X["X_test"]) == data["y_test"]))
     meta = {"model": cfg.model, "learning_rate": lr, "reg": reg, "bias_trick": True}
-    meta.update({f"{split}_accuracy": a for split, a in accs.items()})
+    meta.update({f"{split}_accuracy": a for split, a in accs.items()}, fit_on=fit_on)
     save_checkpoint(run_dir / "best", {"W": model.W}, meta)
     _write_loss_history(run_dir, model.loss_history, kwargs["num_iters"] // max(cfg.epochs, 1))
     summary = {
@@ -238,6 +252,7 @@ def train_linear(cfg, data, run_dir: Path) -> dict:
         "final_train_accuracy": accs["train"],
         "learning_rate": lr,
         "reg": reg,
+        "fit_on": fit_on,
         "num_params": int(model.W.size),
     }
     if results is not None:
