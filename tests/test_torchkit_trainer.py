@@ -160,3 +160,21 @@ def test_a_float64_twin_trains_on_float64_inputs(digits):
     model = tm.FullyConnectedNet([8], input_dim=64, num_classes=10, dtype=np.float64, seed=0)
     t = _trainer(model, digits, epochs=1).train()
     assert t.X_train.dtype == torch.float64 and np.isfinite(t.loss_history).all()
+
+
+def test_tta_flip_averages_the_mirror_probabilities(digits):
+    model = tm.ResNet((1, 8, 8), 10, widths=(8,), blocks=(1,), seed=0)
+    t = _trainer(model, digits, epochs=1, tta_flip=True, augment=["flip"])
+    t.train()
+    X = digits["X_val"][:50]
+    model.eval()
+    with torch.no_grad():
+        x = torch.as_tensor(X, dtype=torch.float32)
+        probs = model(x).softmax(1) + model(x.flip(-1)).softmax(1)
+    np.testing.assert_array_equal(t.predict(X), probs.argmax(1).numpy())
+    # a mirror-symmetric batch is scored exactly as without test-time augmentation
+    sym = np.concatenate([X[..., :4], X[..., :4][..., ::-1]], axis=-1)
+    t.tta_flip = False
+    plain = t.predict(sym)
+    t.tta_flip = True
+    np.testing.assert_array_equal(t.predict(sym), plain)

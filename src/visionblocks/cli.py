@@ -74,6 +74,7 @@ TRAIN_FLAGS = [
     ("grad-clip", _none_or(float), "torch engine: clip the gradient norm to this"),
     ("bf16", _bool, "torch engine: bfloat16 autocast (true/false)"),
     ("channels-last", _bool, "torch engine: channels-last memory format (true/false)"),
+    ("tta-flip", _bool, "torch engine: evaluate on each image and its mirror (true/false)"),
     ("device", _none_or(str), "torch engine: cuda, mps or cpu (default: the best available)"),
 ]
 

@@ -58,6 +58,7 @@ class TrainConfig:
     grad_clip: float | None = None
     bf16: bool = False
     channels_last: bool = False
+    tta_flip: bool = False
     device: str | None = None
 
     def validate(self) -> TrainConfig:
@@ -109,6 +110,7 @@ TORCH_ONLY = {
     "grad_clip": None,
     "bf16": False,
     "channels_last": False,
+    "tta_flip": False,
     "device": None,
 }
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}

@@ -34,7 +34,8 @@ from visionblocks.torchkit.optim import make_lr_schedule, make_optimizer
 _OPTIONS = dict(
     update_rule="sgd_momentum", lr=1e-2, momentum=None, weight_decay=0.0, schedule=None,
     lr_decay=1.0, warmup_epochs=0.0, epochs=10, batch_size=100, label_smoothing=0.0,
-    grad_clip=None, augment=(), bf16=False, channels_last=False, device=None, seed=0,
+    grad_clip=None, augment=(), bf16=False, channels_last=False, tta_flip=False, device=None,
+    seed=0,
     out_dir=None, resume=False, explode_factor=3.0, verbose=True, print_every=100,
     num_train_samples=1000, num_val_samples=None, eval_batch_size=1000, ctx=None,
 )  # fmt: skip
@@ -59,6 +60,8 @@ class Trainer:
             grad_clip: clip the global gradient norm to this (None: no clipping).
             augment: names from ``torchkit.augment`` (crop, flip, erase).
             bf16: autocast the forward pass to bfloat16. channels_last: NHWC memory format.
+            tta_flip: test-time augmentation: every evaluation (train/val accuracies, test)
+                averages the softmax of each image and of its mirror image.
             device: 'cuda', 'mps', 'cpu' or None (the best available).
             seed: seeds the batch order, the augmentation and dropout.
             out_dir, resume: run directory for checkpoints and metrics; continue from ``last``.
@@ -294,7 +297,10 @@ class Trainer:
         for i in range(0, X.shape[0], self.eval_batch_size):
             xb = X[i : i + self.eval_batch_size].to(self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bool(self.bf16)):
-                scores = self.model(self._layout(xb))
+                scores = self.model(self._layout(xb)).float()
+                if self.tta_flip:  # mean of the class probabilities of x and of x mirrored
+                    mirrored = self.model(self._layout(xb.flip(-1))).float()
+                    scores = scores.softmax(1) + mirrored.softmax(1)
             preds.append(scores.argmax(1).cpu())
         return torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
 
