@@ -113,7 +113,8 @@ def train_run(cfg, resume: bool = False) -> dict:
             warmup_epochs=cfg.warmup_epochs, epochs=cfg.epochs, batch_size=cfg.batch_size,
             label_smoothing=cfg.label_smoothing, grad_clip=cfg.grad_clip, augment=cfg.augment,
             bf16=cfg.bf16, channels_last=cfg.channels_last, tta_flip=cfg.tta_flip,
-            device=str(device), seed=cfg.seed, out_dir=run_dir, resume=resume, print_every=cfg.print_every, ctx=ctx,
+            device=str(device), seed=cfg.seed, out_dir=run_dir, resume=resume,
+            print_every=cfg.print_every, ctx=ctx,
         )  # fmt: skip
         trainer.train()
         test_acc = None
@@ -157,6 +158,14 @@ def evaluate_run(run_dir, cfg) -> float:
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
         raise ConfigError(f"checkpoint does not fit model {cfg.model!r}: {first}") from None
-    trainer = Trainer(model, data, batch_size=1, epochs=0, device=cfg.device, verbose=False,
-                      tta_flip=cfg.tta_flip, channels_last=cfg.channels_last)
+    trainer = Trainer(
+        model,
+        data,
+        batch_size=1,
+        epochs=0,
+        device=cfg.device,
+        verbose=False,
+        tta_flip=cfg.tta_flip,
+        channels_last=cfg.channels_last,
+    )
     return trainer.check_accuracy(data["X_test"], data["y_test"])
