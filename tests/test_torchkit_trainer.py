@@ -178,3 +178,9 @@ def test_tta_flip_averages_the_mirror_probabilities(digits):
     plain = t.predict(sym)
     t.tta_flip = True
     np.testing.assert_array_equal(t.predict(sym), plain)
+
+
+def test_tta_flip_needs_images(digits):
+    flat = {k: (v.reshape(len(v), -1) if k.startswith("X_") else v) for k, v in digits.items()}
+    with pytest.raises(ConfigError, match="tta_flip mirrors images"):
+        _trainer(_model(), flat, tta_flip=True)

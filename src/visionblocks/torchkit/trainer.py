@@ -139,6 +139,9 @@ class Trainer:
             X, y = data[f"X_{split}"], np.asarray(data[f"y_{split}"])
             if X.shape[0] != y.shape[0]:
                 raise ShapeError(f"X_{split} has {X.shape[0]} rows but y_{split} has {len(y)}")
+        if self.tta_flip and np.ndim(data["X_train"]) != 4:
+            raise ConfigError(f"tta_flip mirrors images (N, C, H, W); the inputs have shape "
+                              f"{np.shape(data['X_train'])}")  # fmt: skip
         self.X_train = torch.as_tensor(data["X_train"], dtype=self.dtype, device=self.device)
         self.y_train = torch.as_tensor(data["y_train"], dtype=torch.long, device=self.device)
         self.X_val, self.y_val = data["X_val"], np.asarray(data["y_val"])
