@@ -54,7 +54,6 @@ class LinearClassifier:
         momentum=0.0,
         weight_scale=1e-3,
         num_classes=None,
-        average=0,
     ):
         """Trains W by minibatch SGD (optionally with momentum) on ``self.loss``.
 
@@ -70,8 +69,6 @@ class LinearClassifier:
             momentum: classic momentum coefficient (0 = plain SGD).
             weight_scale: std of the Gaussian initialisation of W when W is still None.
             num_classes: C; default max(y) + 1.
-            average: if > 0, W becomes the mean of the iterates of the last ``average``
-                steps (tail averaging, which removes most of the SGD noise of the final W).
 
         Returns:
             loss_history: list of the minibatch loss at every step.
@@ -96,8 +93,6 @@ class LinearClassifier:
         batch_size = min(batch_size, num_train)
         per_epoch = max(num_train // batch_size, 1)
         velocity = np.zeros_like(self.W)
-        average = min(int(average), num_iters)
-        mean_W = np.zeros(self.W.shape, dtype=np.float64) if average else None
         loss_history = self.loss_history = []
         order, pos = self.rng.permutation(num_train), 0
         for it in range(num_iters):
@@ -114,14 +109,10 @@ class LinearClassifier:
             velocity *= momentum
             velocity -= learning_rate * grad
             self.W += velocity
-            if average and it >= num_iters - average:
-                mean_W += self.W
             if verbose and it % 100 == 0:
                 print(f"iteration {it} / {num_iters}: loss {loss:f}")
             if (it + 1) % per_epoch == 0:
                 learning_rate *= lr_decay
-        if average:
-            self.W = (mean_W / average).astype(self.W.dtype)
         return loss_history
 
     def scores(self, X):

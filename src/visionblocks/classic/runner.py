@@ -73,15 +73,21 @@ def _try_plot(fn, *args):
 
 
 # ------------------------------------------------------------------------------- kNN
-def _knn_fit_set(cfg, X, data):
-    fit_on = cfg.arch.get("fit_on", "train+val")
-    if fit_on == "train+val":
-        return np.concatenate([X["X_train"], X["X_val"]]), np.concatenate(
-            [data["y_train"], data["y_val"]]
-        )
+def _fit_on(cfg, default):
+    """``arch.fit_on``: 'train' or 'train+val' (the data the final model is fitted on)."""
+    fit_on = cfg.arch.get("fit_on", default)
+    if fit_on not in ("train", "train+val"):
+        raise ConfigError(f"arch.fit_on must be 'train' or 'train+val', got {fit_on!r}")
+    return fit_on
+
+
+def _fit_set(fit_on, X, data):
+    """(X_fit, y_fit): the training split, or train + val stacked."""
     if fit_on == "train":
         return X["X_train"], data["y_train"]
-    raise ConfigError(f"arch.fit_on must be 'train+val' or 'train', got {fit_on!r}")
+    return np.concatenate([X["X_train"], X["X_val"]]), np.concatenate(
+        [data["y_train"], data["y_val"]]
+    )
 
 
 def _knn(cfg):
@@ -95,7 +101,7 @@ def train_knn(cfg, data, run_dir: Path) -> dict:
     _check_arch(cfg, KNN_OPTIONS)
     X = _inputs(cfg, data)
     arch = cfg.arch
-    info = {"metric": arch.get("metric", "l2"), "fit_on": arch.get("fit_on", "train+val")}
+    info = {"metric": arch.get("metric", "l2"), "fit_on": _fit_on(cfg, "train+val")}
     if "k" in arch:
         if "k_choices" in arch:
             raise ConfigError("give arch.k (a fixed k) or arch.k_choices (cross-validated)")
@@ -128,7 +134,7 @@ def train_knn(cfg, data, run_dir: Path) -> dict:
 
         info["cv_plot"] = _try_plot(plot_cross_validation, cv, run_dir / "knn_cv.png")
     info["k"] = k
-    X_fit, y_fit = _knn_fit_set(cfg, X, data)
+    X_fit, y_fit = _fit_set(info["fit_on"], X, data)
     knn = _knn(cfg)
     knn.train(X_fit, y_fit)
     test_acc = None
@@ -149,7 +155,7 @@ def evaluate_knn(cfg, data, run_dir: Path) -> float:
         raise ConfigError(f"{run_dir} holds no kNN run: {path} does not exist")
     info = json.loads(path.read_text())
     X = _inputs(cfg, data)
-    X_fit, y_fit = _knn_fit_set(cfg, X, data)
+    X_fit, y_fit = _fit_set(_fit_on(cfg, "train+val"), X, data)
     knn = _knn(cfg)
     knn.train(X_fit, y_fit)
     return float(np.mean(knn.predict(X["X_test"], k=int(info["k"])) == data["y_test"]))
@@ -209,9 +215,7 @@ def _fit_linear(cfg, make_model, splits, kwargs):
 def train_linear(cfg, data, run_dir: Path) -> dict:
     """Trains (or searches) a LinearSVM / Softmax on train, then tests it (or its refit)."""
     _check_arch(cfg, LINEAR_OPTIONS)
-    fit_on = cfg.arch.get("fit_on", "train")
-    if fit_on not in ("train", "train+val"):
-        raise ConfigError(f"arch.fit_on must be 'train' or 'train+val', got {fit_on!r}")
+    fit_on = _fit_on(cfg, "train")
     X = {key: append_bias(v) for key, v in _inputs(cfg, data).items()}
     cls = LINEAR_MODELS[cfg.model]
     kwargs = _train_kwargs(cfg, len(data["y_train"]))
@@ -233,8 +237,7 @@ def train_linear(cfg, data, run_dir: Path) -> dict:
         s: float(np.mean(model.predict(X[f"X_{s}"]) == data[f"y_{s}"])) for s in ("train", "val")
     }
     if fit_on == "train+val":  # the chosen lr and reg, retrained on all labelled data
-        X_fit = np.concatenate([X["X_train"], X["X_val"]])
-        y_fit = np.concatenate([data["y_train"], data["y_val"]])
+        X_fit, y_fit = _fit_set(fit_on, X, data)
         kwargs = dict(_train_kwargs(cfg, len(y_fit)), num_classes=kwargs["num_classes"])
         model = make_model()
         with one_blas_thread():
