@@ -49,6 +49,20 @@ def test_resnet_from_a_config_file(tmp_path, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("test accuracy: ")
 
 
+def test_fit_on_train_val_refits_on_every_labelled_image(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[arch]\nfit_on = "train+val"\n')
+    code, out = _train(tmp_path, "--config", str(cfg), "--num-val", "60")
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert code == 0 and printed[-1].startswith("test accuracy: 0.")
+    assert not any(line.startswith("best validation accuracy") for line in printed)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["fit_on"] == "train+val" and summary["best_val_accuracy"] is None
+    assert summary["num_train"] == 300 + 60 and summary["num_val"] == 60
+    assert main(["evaluate", str(out)]) == 0  # the kept (last) weights reload
+    assert capsys.readouterr().out.strip() == printed[-1]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -61,10 +75,14 @@ def test_resnet_from_a_config_file(tmp_path, capsys):
         (["--engine", "numpy", "--weight-decay", "0.1"], "weight_decay need(s) --engine torch"),
         (["--label-smoothing", "1.5"], "label_smoothing must be in [0, 1)"),
         (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--config", "FIT_ON"], "arch.fit_on must be 'train' or 'train+val'"),
         (["--model", "resnet", "--hidden-dims", "8"], None),
     ],
 )
 def test_bad_config_ends_with_one_line_error(tmp_path, capsys, args, message):
+    if "FIT_ON" in args:
+        (tmp_path / "f.toml").write_text('[arch]\nfit_on = "all"\n')
+        args = ["--config", str(tmp_path / "f.toml")]
     if message is None:  # resnet with an [arch] typo
         (tmp_path / "c.toml").write_text("[arch]\nwidth = [8]\n")
         args, message = [*args, "--config", str(tmp_path / "c.toml")], "unknown [arch] option"

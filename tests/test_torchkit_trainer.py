@@ -60,6 +60,21 @@ def test_histories_run_directory_and_best_weights(digits, tmp_path):
     assert t.check_accuracy(digits["X_val"], digits["y_val"]) == pytest.approx(t.best_val_acc)
 
 
+def test_keep_last_ends_with_the_last_epochs_weights(digits, tmp_path):
+    # lr large enough that validation accuracy moves from epoch to epoch
+    best = _trainer(_model(), digits, lr=5e-2, epochs=4)
+    best.train()
+    model = _model()
+    last = _trainer(model, digits, lr=5e-2, epochs=4, keep="last", out_dir=tmp_path)
+    last.train()
+    assert last.val_acc_history == best.val_acc_history  # the same training...
+    assert last.best_val_acc == last.val_acc_history[-1]  # ...keeping the last epoch
+    assert last.check_accuracy(digits["X_val"], digits["y_val"]) == last.val_acc_history[-1]
+    saved = np.load(tmp_path / "best.npz", allow_pickle=False)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(saved[f"params/{k}"], v.numpy())
+
+
 @pytest.mark.parametrize("rule", ["sgd_momentum", "adamw"])
 def test_resume_reaches_exactly_the_uninterrupted_weights(digits, tmp_path, rule):
     full = _model()
@@ -102,6 +117,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_weights(digit
         ({"schedule": "linear"}, ConfigError, "unknown schedule"),
         ({"label_smoothing": 1.0}, ConfigError, "label_smoothing"),
         ({"momentun": 0.9}, TypeError, "unrecognised Trainer arguments: momentun"),
+        ({"keep": "first"}, ConfigError, "keep must be 'best' or 'last'"),
     ],
 )
 def test_bad_options_are_refused(digits, kw, error, message):

@@ -102,6 +102,15 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+def arch_fit_on(cfg, default: str) -> str:
+    """``[arch] fit_on``: the data the final model is fitted on, 'train' or 'train+val' (the
+    recipe chosen on validation, refitted on every labelled example)."""
+    fit_on = cfg.arch.get("fit_on", default)
+    if fit_on not in ("train", "train+val"):
+        raise ConfigError(f"arch.fit_on must be 'train' or 'train+val', got {fit_on!r}")
+    return fit_on
+
+
 ENGINES = ("numpy", "torch")
 #: Options of the torch engine only, with their (inactive) defaults.
 TORCH_ONLY = {

@@ -32,6 +32,7 @@ from visionblocks.classic.search import (
     grid_search,
     random_search,
 )
+from visionblocks.config import arch_fit_on
 from visionblocks.errors import ConfigError
 from visionblocks.runs import RUNNERS, Runner
 
@@ -73,14 +74,6 @@ def _try_plot(fn, *args):
 
 
 # ------------------------------------------------------------------------------- kNN
-def _fit_on(cfg, default):
-    """``arch.fit_on``: 'train' or 'train+val' (the data the final model is fitted on)."""
-    fit_on = cfg.arch.get("fit_on", default)
-    if fit_on not in ("train", "train+val"):
-        raise ConfigError(f"arch.fit_on must be 'train' or 'train+val', got {fit_on!r}")
-    return fit_on
-
-
 def _fit_set(fit_on, X, data):
     """(X_fit, y_fit): the training split, or train + val stacked."""
     if fit_on == "train":
@@ -101,7 +94,7 @@ def train_knn(cfg, data, run_dir: Path) -> dict:
     _check_arch(cfg, KNN_OPTIONS)
     X = _inputs(cfg, data)
     arch = cfg.arch
-    info = {"metric": arch.get("metric", "l2"), "fit_on": _fit_on(cfg, "train+val")}
+    info = {"metric": arch.get("metric", "l2"), "fit_on": arch_fit_on(cfg, "train+val")}
     if "k" in arch:
         if "k_choices" in arch:
             raise ConfigError("give arch.k (a fixed k) or arch.k_choices (cross-validated)")
@@ -155,7 +148,7 @@ def evaluate_knn(cfg, data, run_dir: Path) -> float:
         raise ConfigError(f"{run_dir} holds no kNN run: {path} does not exist")
     info = json.loads(path.read_text())
     X = _inputs(cfg, data)
-    X_fit, y_fit = _fit_set(_fit_on(cfg, "train+val"), X, data)
+    X_fit, y_fit = _fit_set(arch_fit_on(cfg, "train+val"), X, data)
     knn = _knn(cfg)
     knn.train(X_fit, y_fit)
     return float(np.mean(knn.predict(X["X_test"], k=int(info["k"])) == data["y_test"]))
@@ -215,7 +208,7 @@ def _fit_linear(cfg, make_model, splits, kwargs):
 def train_linear(cfg, data, run_dir: Path) -> dict:
     """Trains (or searches) a LinearSVM / Softmax on train, then tests it (or its refit)."""
     _check_arch(cfg, LINEAR_OPTIONS)
-    fit_on = _fit_on(cfg, "train")
+    fit_on = arch_fit_on(cfg, "train")
     X = {key: append_bias(v) for key, v in _inputs(cfg, data).items()}
     cls = LINEAR_MODELS[cfg.model]
     kwargs = _train_kwargs(cfg, len(data["y_train"]))

@@ -7,11 +7,15 @@ checkpoints, ``summary.json``); under torchrun only rank 0 writes it. Models com
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from visionblocks.checkpoint import atomic_write_json, load_checkpoint
+from visionblocks.config import arch_fit_on
 from visionblocks.errors import ConfigError
 from visionblocks.torchkit import checkpoint as ckpt
 from visionblocks.torchkit import distributed as D
@@ -61,12 +65,15 @@ def check_config(cfg) -> None:
         raise ConfigError(f"unknown model {cfg.model!r} for the torch engine; "
                           f"choose from {model_names()}")  # fmt: skip
     make_augment(cfg.augment)
+    arch_fit_on(cfg, "train")
 
 
 def build_model(cfg, data):
     """The twin (or torch-only model) that ``cfg.model`` names, for the data's shapes."""
     from visionblocks.runs import MODEL_BUILDERS
 
+    if "fit_on" in cfg.arch:  # a run option, not the model's
+        cfg = dataclasses.replace(cfg, arch={k: v for k, v in cfg.arch.items() if k != "fit_on"})
     shape, num_classes = data["X_train"].shape[1:], len(data["class_names"])
     if cfg.model in BUILDERS:
         return BUILDERS[cfg.model](cfg, shape, num_classes)
@@ -92,8 +99,24 @@ def _run_dir(cfg, resume, ctx) -> Path:
     return run_dir
 
 
+def refit_data(data) -> dict:
+    """``data`` with the validation split stacked under the training split (for ``[arch] fit_on
+    = "train+val"``: the recipe chosen on validation, retrained on every labelled image)."""
+    return {**data, "X_train": np.concatenate([data["X_train"], data["X_val"]]),
+            "y_train": np.concatenate([data["y_train"], data["y_val"]])}  # fmt: skip
+
+
+def _refit_options(fit_on) -> dict:
+    """Trainer options of a refit: keep the last epoch; the validation images are training
+    images now, so 1,000 of them are a cheap sanity check and choose nothing."""
+    return {"keep": "last", "num_val_samples": 1000} if fit_on == "train+val" else {}
+
+
 def train_run(cfg, resume: bool = False) -> dict:
     """Trains ``cfg`` on the torch engine (data-parallel under torchrun).
+
+    With ``[arch] fit_on = "train+val"`` the training data includes the validation split, so
+    validation cannot pick an epoch: the model kept is the last epoch's.
 
     Returns:
         the summary (written to ``summary.json`` by rank 0) with ``test_accuracy``.
@@ -104,6 +127,9 @@ def train_run(cfg, resume: bool = False) -> dict:
     ctx, device = D.setup(cfg.device)
     try:
         data = load_run_data(cfg)
+        fit_on = arch_fit_on(cfg, "train")
+        if fit_on == "train+val":
+            data = refit_data(data)
         model = build_model(cfg, data)
         run_dir = _run_dir(cfg, resume, ctx)
         start = time.perf_counter()
@@ -114,7 +140,7 @@ def train_run(cfg, resume: bool = False) -> dict:
             label_smoothing=cfg.label_smoothing, grad_clip=cfg.grad_clip, augment=cfg.augment,
             bf16=cfg.bf16, channels_last=cfg.channels_last, tta_flip=cfg.tta_flip,
             device=str(device), seed=cfg.seed, out_dir=run_dir, resume=resume,
-            print_every=cfg.print_every, ctx=ctx,
+            print_every=cfg.print_every, ctx=ctx, **_refit_options(fit_on),
         )  # fmt: skip
         trainer.train()
         test_acc = None
@@ -122,7 +148,8 @@ def train_run(cfg, resume: bool = False) -> dict:
             test_acc = trainer.check_accuracy(data["X_test"], data["y_test"])
         summary = {
             "test_accuracy": test_acc,
-            "best_val_accuracy": trainer.best_val_acc,
+            "best_val_accuracy": trainer.best_val_acc if fit_on == "train" else None,
+            "fit_on": fit_on,
             "epochs": trainer.epoch,
             "final_train_accuracy": trainer.train_acc_history[-1] if trainer.epoch else None,
             "num_params": int(sum(p.numel() for p in model.parameters())),

@@ -35,7 +35,7 @@ _OPTIONS = dict(
     update_rule="sgd_momentum", lr=1e-2, momentum=None, weight_decay=0.0, schedule=None,
     lr_decay=1.0, warmup_epochs=0.0, epochs=10, batch_size=100, label_smoothing=0.0,
     grad_clip=None, augment=(), bf16=False, channels_last=False, tta_flip=False, device=None,
-    seed=0,
+    seed=0, keep="best",
     out_dir=None, resume=False, explode_factor=3.0, verbose=True, print_every=100,
     num_train_samples=1000, num_val_samples=None, eval_batch_size=1000, ctx=None,
 )  # fmt: skip
@@ -64,6 +64,8 @@ class Trainer:
                 averages the softmax of each image and of its mirror image.
             device: 'cuda', 'mps', 'cpu' or None (the best available).
             seed: seeds the batch order, the augmentation and dropout.
+            keep: 'best' (the weights of the best validation epoch) or 'last' (those of the
+                last epoch: for a refit whose validation images are in the training data).
             out_dir, resume: run directory for checkpoints and metrics; continue from ``last``.
             explode_factor: stop when the loss exceeds this times the first loss.
             verbose, print_every: progress printing.
@@ -85,6 +87,8 @@ class Trainer:
             raise ConfigError(f"lr must be >= 0 and epochs >= 0, got {self.lr}, {self.epochs}")
         if self.label_smoothing < 0 or self.label_smoothing >= 1:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.keep not in ("best", "last"):
+            raise ConfigError(f"keep must be 'best' or 'last', got {self.keep!r}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ConfigError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
         self.rng = np.random.default_rng(self.seed)
@@ -181,7 +185,8 @@ class Trainer:
         )
 
     def train(self):
-        """Runs the optimisation; at the end the model holds the best-validation weights.
+        """Runs the optimisation; at the end the model holds the best-validation weights (the
+        last epoch's with ``keep='last'``).
 
         Raises:
             TrainingDivergedError: the loss became NaN/inf or exploded; the model is restored
@@ -257,7 +262,7 @@ class Trainer:
         for hist, v in ((self.train_acc_history, train_acc), (self.val_acc_history, val_acc),
                         (self.lr_history, lr), (self.images_per_sec_history, ips)):  # fmt: skip
             hist.append(v)
-        improved = val_acc > self.best_val_acc or self.epoch == 1
+        improved = val_acc > self.best_val_acc or self.epoch == 1 or self.keep == "last"
         if improved:
             self.best_val_acc, self.best_state = val_acc, self._state_copy()
         mean_loss = float(np.mean(losses)) if losses else float("nan")
