@@ -91,8 +91,9 @@ def main(argv=None) -> int:
                    "--out", str(out / name), "--print-every", "0", *shlex.split(flags)]  # fmt: skip
             if a.device:
                 cmd += ["--device", a.device]
-            log = open(out / f"{name}.log", "w")
-            running.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
+            with open(out / f"{name}.log", "w") as log:  # the child keeps its own copy
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            running.append((name, proc))
         time.sleep(2)
         for name, proc in list(running):
             if proc.poll() is not None:

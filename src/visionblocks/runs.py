@@ -107,6 +107,18 @@ def load_run_data(cfg: TrainConfig) -> dict:
     return data
 
 
+def fit_set(fit_on: str, X: dict, data: dict):
+    """(X_fit, y_fit) for ``[arch] fit_on``: the training split, or train + val stacked.
+
+    ``X`` holds the inputs (``data`` itself, or features computed from it); ``data`` the labels.
+    """
+    if fit_on == "train":
+        return X["X_train"], data["y_train"]
+    return np.concatenate([X["X_train"], X["X_val"]]), np.concatenate(
+        [data["y_train"], data["y_val"]]
+    )
+
+
 def build_model(cfg: TrainConfig, data: dict):
     """Builds the Solver-trained model named by ``cfg.model`` for the data's shapes."""
     _register_plugins()

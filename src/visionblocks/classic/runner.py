@@ -34,7 +34,7 @@ from visionblocks.classic.search import (
 )
 from visionblocks.config import arch_fit_on
 from visionblocks.errors import ConfigError
-from visionblocks.runs import RUNNERS, Runner
+from visionblocks.runs import RUNNERS, Runner, fit_set
 
 DEFAULT_K_CHOICES = [1, 3, 5, 7, 10, 15, 20]
 LINEAR_MODELS = {"svm": LinearSVM, "softmax": Softmax}
@@ -74,15 +74,6 @@ def _try_plot(fn, *args):
 
 
 # ------------------------------------------------------------------------------- kNN
-def _fit_set(fit_on, X, data):
-    """(X_fit, y_fit): the training split, or train + val stacked."""
-    if fit_on == "train":
-        return X["X_train"], data["y_train"]
-    return np.concatenate([X["X_train"], X["X_val"]]), np.concatenate(
-        [data["y_train"], data["y_val"]]
-    )
-
-
 def _knn(cfg):
     return KNearestNeighbor(
         metric=cfg.arch.get("metric", "l2"), max_memory_mb=cfg.arch.get("max_memory_mb", 512)
@@ -127,7 +118,7 @@ def train_knn(cfg, data, run_dir: Path) -> dict:
 
         info["cv_plot"] = _try_plot(plot_cross_validation, cv, run_dir / "knn_cv.png")
     info["k"] = k
-    X_fit, y_fit = _fit_set(info["fit_on"], X, data)
+    X_fit, y_fit = fit_set(info["fit_on"], X, data)
     knn = _knn(cfg)
     knn.train(X_fit, y_fit)
     test_acc = None
@@ -148,7 +139,7 @@ def evaluate_knn(cfg, data, run_dir: Path) -> float:
         raise ConfigError(f"{run_dir} holds no kNN run: {path} does not exist")
     info = json.loads(path.read_text())
     X = _inputs(cfg, data)
-    X_fit, y_fit = _fit_set(arch_fit_on(cfg, "train+val"), X, data)
+    X_fit, y_fit = fit_set(arch_fit_on(cfg, "train+val"), X, data)
     knn = _knn(cfg)
     knn.train(X_fit, y_fit)
     return float(np.mean(knn.predict(X["X_test"], k=int(info["k"])) == data["y_test"]))
@@ -230,7 +221,7 @@ def train_linear(cfg, data, run_dir: Path) -> dict:
         s: float(np.mean(model.predict(X[f"X_{s}"]) == data[f"y_{s}"])) for s in ("train", "val")
     }
     if fit_on == "train+val":  # the chosen lr and reg, retrained on all labelled data
-        X_fit, y_fit = _fit_set(fit_on, X, data)
+        X_fit, y_fit = fit_set(fit_on, X, data)
         kwargs = dict(_train_kwargs(cfg, len(y_fit)), num_classes=kwargs["num_classes"])
         model = make_model()
         with one_blas_thread():

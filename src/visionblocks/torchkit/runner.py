@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from visionblocks.checkpoint import atomic_write_json, load_checkpoint
 from visionblocks.config import arch_fit_on
 from visionblocks.errors import ConfigError
@@ -99,13 +97,6 @@ def _run_dir(cfg, resume, ctx) -> Path:
     return run_dir
 
 
-def refit_data(data) -> dict:
-    """``data`` with the validation split stacked under the training split (for ``[arch] fit_on
-    = "train+val"``: the recipe chosen on validation, retrained on every labelled image)."""
-    return {**data, "X_train": np.concatenate([data["X_train"], data["X_val"]]),
-            "y_train": np.concatenate([data["y_train"], data["y_val"]])}  # fmt: skip
-
-
 def _refit_options(fit_on) -> dict:
     """Trainer options of a refit: keep the last epoch; the validation images are training
     images now, so 1,000 of them are a cheap sanity check and choose nothing."""
@@ -121,15 +112,15 @@ def train_run(cfg, resume: bool = False) -> dict:
     Returns:
         the summary (written to ``summary.json`` by rank 0) with ``test_accuracy``.
     """
-    from visionblocks.runs import load_run_data
+    from visionblocks.runs import fit_set, load_run_data
 
     check_config(cfg)
     ctx, device = D.setup(cfg.device)
     try:
         data = load_run_data(cfg)
         fit_on = arch_fit_on(cfg, "train")
-        if fit_on == "train+val":
-            data = refit_data(data)
+        X_fit, y_fit = fit_set(fit_on, data, data)  # the validation split joins a refit
+        data = {**data, "X_train": X_fit, "y_train": y_fit}
         model = build_model(cfg, data)
         run_dir = _run_dir(cfg, resume, ctx)
         start = time.perf_counter()
