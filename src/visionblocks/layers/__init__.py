@@ -1,10 +1,24 @@
-"""Forward/backward layer pairs of the NumPy engine, under their classic names."""
+"""Forward/backward layer pairs of the NumPy engine, under their classic names.
+
+Every pair is registered in ``visionblocks.layers.registry.LAYERS`` (the entries are in
+``entries.py`` and ``entries_conv.py``); activations also in ``ACTIVATIONS``.
+"""
 
 from visionblocks.layers.activations import (
+    elu_backward,
+    elu_forward,
+    gelu_backward,
+    gelu_forward,
     leaky_relu_backward,
     leaky_relu_forward,
+    maxout_backward,
+    maxout_forward,
+    prelu_backward,
+    prelu_forward,
     relu_backward,
     relu_forward,
+    selu_backward,
+    selu_forward,
     sigmoid_backward,
     sigmoid_forward,
     tanh_backward,
@@ -12,6 +26,8 @@ from visionblocks.layers.activations import (
 )
 from visionblocks.layers.affine import affine_backward, affine_forward
 from visionblocks.layers.composite import (
+    affine_norm_act_backward,
+    affine_norm_act_forward,
     affine_norm_relu_backward,
     affine_norm_relu_forward,
     affine_relu_backward,
@@ -26,6 +42,8 @@ from visionblocks.layers.conv import (
 from visionblocks.layers.conv_composite import (
     conv_bn_relu_backward,
     conv_bn_relu_forward,
+    conv_norm_act_backward,
+    conv_norm_act_forward,
     conv_norm_relu_backward,
     conv_norm_relu_forward,
     conv_relu_backward,
@@ -55,6 +73,7 @@ from visionblocks.layers.pool import (
     max_pool_forward_naive,
     max_pool_indices,
 )
+from visionblocks.layers.registry import ACTIVATIONS, LAYERS
 from visionblocks.layers.spatial_norm import (
     spatial_batchnorm_backward,
     spatial_batchnorm_forward,
@@ -69,8 +88,12 @@ from visionblocks.layers.upsample import (
 )
 
 __all__ = [
+    "ACTIVATIONS",
+    "LAYERS",
     "affine_backward",
     "affine_forward",
+    "affine_norm_act_backward",
+    "affine_norm_act_forward",
     "affine_norm_relu_backward",
     "affine_norm_relu_forward",
     "affine_relu_backward",
@@ -86,6 +109,8 @@ __all__ = [
     "conv_bn_relu_forward",
     "conv_forward_fast",
     "conv_forward_naive",
+    "conv_norm_act_backward",
+    "conv_norm_act_forward",
     "conv_norm_relu_backward",
     "conv_norm_relu_forward",
     "conv_relu_backward",
@@ -96,6 +121,10 @@ __all__ = [
     "conv_transpose_forward",
     "dropout_backward",
     "dropout_forward",
+    "elu_backward",
+    "elu_forward",
+    "gelu_backward",
+    "gelu_forward",
     "global_avg_pool_backward",
     "global_avg_pool_forward",
     "layernorm_backward",
@@ -109,10 +138,16 @@ __all__ = [
     "max_pool_indices",
     "max_unpool_backward",
     "max_unpool_forward",
+    "maxout_backward",
+    "maxout_forward",
+    "prelu_backward",
+    "prelu_forward",
     "relu_backward",
     "relu_forward",
     "residual_block_backward",
     "residual_block_forward",
+    "selu_backward",
+    "selu_forward",
     "sigmoid_backward",
     "sigmoid_forward",
     "softmax_loss",
@@ -124,3 +159,6 @@ __all__ = [
     "tanh_backward",
     "tanh_forward",
 ]
+
+# The registry entries, last: they refer to the pairs above.
+from visionblocks.layers import entries, entries_conv  # noqa: E402, F401
