@@ -16,6 +16,8 @@ import torch
 from torch import nn
 
 from visionblocks import models as np_models
+from visionblocks.layers.registry import ACTIVATIONS
+from visionblocks.torchkit import functional as TF
 from visionblocks.torchkit.bridge import load_numpy_params
 from visionblocks.torchkit.functional import softmax_loss
 
@@ -82,6 +84,31 @@ class TwinModel(nn.Module):
         return scores if y is None else softmax_loss(scores, y) + self.l2_penalty()
 
 
+class Activation(nn.Module):
+    """A registered activation as a module (``visionblocks.layers.ACTIVATIONS``); learnable
+    parameters such as PReLU's ``alpha`` (one per channel) are its parameters."""
+
+    def __init__(self, name, channels):
+        super().__init__()
+        entry = ACTIVATIONS[name]
+        self.name, self.fn = name, TF.activation(name)
+        self.param_names = [p for p, _ in entry.params]
+        for p, value in entry.params:
+            self.register_parameter(p, nn.Parameter(torch.full((int(channels),), float(value))))
+
+    def forward(self, x):
+        """x: (N, C, ...) -> (N, C / pieces, ...)."""
+        return self.fn(x, *[getattr(self, p) for p in self.param_names])
+
+    def extra_repr(self):
+        return self.name
+
+
+def act_layout(prefix, name, i):
+    """NumPy names -> state_dict keys of an ``Activation``'s parameters (PReLU: alpha{i})."""
+    return {f"{p}{i}": (f"{prefix}.{p}", False) for p, _ in ACTIVATIONS[name].params}
+
+
 class FullyConnectedNet(TwinModel):
     """Twin of ``visionblocks.models.FullyConnectedNet``:
     {affine - [norm] - relu - [dropout]} x (L - 1) - affine."""
@@ -111,6 +138,7 @@ class FullyConnectedNet(TwinModel):
     def _build(self, ref):
         self.reg, self.normalization = ref.reg, ref.normalization
         self.num_layers = ref.num_layers
+        self.activation = ref.activation
         keep = ref.dropout_param["p"]
         self.hidden = nn.ModuleList()
         for i in range(1, self.num_layers):
@@ -121,7 +149,7 @@ class FullyConnectedNet(TwinModel):
                 block.add_module("norm", nn.BatchNorm1d(d_out, eps=1e-5, momentum=0.1))
             elif self.normalization == "layernorm":
                 block.add_module("norm", nn.LayerNorm(d_out, eps=1e-5))
-            block.add_module("relu", nn.ReLU())
+            block.add_module("act", Activation(self.activation, d_out // ref.act.pieces))
             if keep != 1:
                 block.add_module("dropout", nn.Dropout(1.0 - keep))
             self.hidden.append(block)
@@ -138,6 +166,7 @@ class FullyConnectedNet(TwinModel):
             if self.normalization == "batchnorm":
                 buffers[f"running_mean{i}"] = (f"{pre}.norm.running_mean", False)
                 buffers[f"running_var{i}"] = (f"{pre}.norm.running_var", False)
+            params.update(act_layout(f"{pre}.act", self.activation, i))
         last = self.num_layers
         params[f"W{last}"], params[f"b{last}"] = ("out.weight", True), ("out.bias", False)
         return params, buffers
