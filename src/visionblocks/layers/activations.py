@@ -7,6 +7,27 @@ import numpy as np
 
 from visionblocks._checks import as_float_array
 
+__all__ = [
+    "elu_backward",
+    "elu_forward",
+    "gelu_backward",
+    "gelu_forward",
+    "leaky_relu_backward",
+    "leaky_relu_forward",
+    "maxout_backward",
+    "maxout_forward",
+    "prelu_backward",
+    "prelu_forward",
+    "relu_backward",
+    "relu_forward",
+    "selu_backward",
+    "selu_forward",
+    "sigmoid_backward",
+    "sigmoid_forward",
+    "tanh_backward",
+    "tanh_forward",
+]
+
 
 def relu_forward(x):
     """ReLU: out = max(0, x).

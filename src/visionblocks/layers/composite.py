@@ -13,6 +13,15 @@ from visionblocks.layers.norm import (
 )
 from visionblocks.layers.registry import ACTIVATIONS
 
+__all__ = [
+    "affine_norm_act_backward",
+    "affine_norm_act_forward",
+    "affine_norm_relu_backward",
+    "affine_norm_relu_forward",
+    "affine_relu_backward",
+    "affine_relu_forward",
+]
+
 _NORMS = {
     "batchnorm": (batchnorm_forward, batchnorm_backward_alt),
     "layernorm": (layernorm_forward, layernorm_backward),

@@ -18,6 +18,21 @@ from visionblocks.layers.spatial_norm import (
     spatial_groupnorm_forward,
 )
 
+__all__ = [
+    "conv_bn_relu_backward",
+    "conv_bn_relu_forward",
+    "conv_norm_act_backward",
+    "conv_norm_act_forward",
+    "conv_norm_relu_backward",
+    "conv_norm_relu_forward",
+    "conv_relu_backward",
+    "conv_relu_forward",
+    "conv_relu_pool_backward",
+    "conv_relu_pool_forward",
+    "residual_block_backward",
+    "residual_block_forward",
+]
+
 CONV_NORMS = ("batchnorm", "groupnorm")
 
 
