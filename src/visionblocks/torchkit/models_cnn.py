@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from visionblocks.models import cnn as np_cnn
-from visionblocks.torchkit.models import Activation, TwinModel, act_layout
+from visionblocks.torchkit.twin_base import Activation, TwinModel, act_layout
 
 
 class ThreeLayerConvNet(TwinModel):
