@@ -17,7 +17,7 @@ import numpy as np
 
 from visionblocks._checks import as_float_array, check_shape
 from visionblocks.errors import ShapeError
-from visionblocks.layers.norm import standardize, standardize_backward
+from visionblocks.layers.norm import check_batch_statistics, standardize, standardize_backward
 
 
 def _image_rows(x):
@@ -58,6 +58,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     rows = _image_rows(x)  # (N*H, W*C)
     if mode == "train":
         m = n * h * w
+        check_batch_statistics("spatial_batchnorm_forward", m, x.shape)
         mu = (_channel_sums(rows, c) / m).astype(x.dtype)  # (C,)
         xc = rows - np.tile(mu, w)  # (N*H, W*C)
         sq = np.einsum("ij,ij->j", xc, xc).reshape(w, c)  # (W*C,) -> (W, C)

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from visionblocks.errors import ShapeError
+
 from visionblocks.torchkit.functional_conv import (  # noqa: F401  (re-exported twins)
     avg_pool,
     conv,
@@ -118,6 +120,11 @@ def batchnorm(x, gamma, beta, bn_param):
     rm = torch.as_tensor(bn_param.get("running_mean", np.zeros(d)), dtype=x.dtype)
     rv = torch.as_tensor(bn_param.get("running_var", np.ones(d)), dtype=x.dtype)
     if mode == "train":
+        if x.shape[0] < 2:  # torch's own batch norm refuses this too
+            raise ShapeError(
+                f"batchnorm in train mode needs at least 2 values per feature to estimate "
+                f"batch statistics, got {x.shape[0]} (x shape {tuple(x.shape)})"
+            )
         mu, var = _norm_stats(x, 0)
         out = gamma * (x - mu) / torch.sqrt(var + eps) + beta
         bn_param["running_mean"] = momentum * rm + (1 - momentum) * mu[0].detach()
@@ -153,6 +160,12 @@ def affine_norm_relu(x, w, b, gamma, beta, norm_param, norm="batchnorm"):
     return relu(norms[norm](affine(x, w, b), gamma, beta, norm_param))
 
 
+def _check_nonempty(x):
+    """A loss averages over the batch: refuse an empty one (NumPy's losses do the same)."""
+    if x.shape[0] == 0:
+        raise ShapeError(f"x must hold at least one example's scores, got shape {tuple(x.shape)}")
+
+
 def svm_loss(x, y):
     """Multiclass SVM loss with margin 1, summed over classes and averaged over the batch.
 
@@ -162,6 +175,7 @@ def svm_loss(x, y):
     Returns:
         loss: scalar tensor.
     """
+    _check_nonempty(x)
     y = torch.as_tensor(y, device=x.device)
     correct = x.gather(1, y[:, None])  # (N, 1)
     margins = torch.clamp(x - correct + 1.0, min=0.0)  # (N, C)
@@ -179,5 +193,6 @@ def softmax_loss(x, y, label_smoothing=0.0):
     Returns:
         loss: scalar tensor.
     """
+    _check_nonempty(x)
     y = torch.as_tensor(y, device=x.device)
     return F.cross_entropy(x, y, label_smoothing=label_smoothing)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from visionblocks.errors import ShapeError
+
 
 def conv(x, w, b, conv_param):
     """2-D convolution (cross-correlation) with zero padding.
@@ -70,6 +72,11 @@ def spatial_batchnorm(x, gamma, beta, bn_param):
     from visionblocks.torchkit.functional import batchnorm
 
     n, c, h, w = x.shape
+    if bn_param.get("mode", "train") == "train" and n * h * w < 2:
+        raise ShapeError(
+            f"spatial_batchnorm in train mode needs at least 2 values per channel (N * H * W) "
+            f"to estimate batch statistics, got {n * h * w} (x shape {tuple(x.shape)})"
+        )
     flat = x.permute(0, 2, 3, 1).reshape(n * h * w, c)  # (N, C, H, W) -> (N*H*W, C)
     out = batchnorm(flat, gamma.reshape(c), beta.reshape(c), bn_param)
     return out.reshape(n, h, w, c).permute(0, 3, 1, 2)  # (N*H*W, C) -> (N, C, H, W)
