@@ -143,8 +143,8 @@ def test_resnet_shapes_and_seed():
 
 def test_schedules():
     f = one_cycle(1.0, 100)
-    assert f(0) == pytest.approx(1 / 25) and f(30) == pytest.approx(1.0)
-    assert f(100) == pytest.approx(1 / 25e4) and max(f(s) for s in range(100)) <= 1.0
+    assert f(0) == pytest.approx(1 / 25) and f(29) == pytest.approx(1.0)  # as OneCycleLR
+    assert f(99) == pytest.approx(1 / 25e4) and max(f(s) for s in range(100)) <= 1.0
     decay = make_lr_schedule(None, 1.0, 100, lr_decay=0.5, steps_per_epoch=10)
     assert decay(9) == 1.0 and decay(10) == 0.5
     warm = make_lr_schedule("cosine", 1.0, 100, warmup_steps=10)
