@@ -61,8 +61,12 @@ def test_regularisation_adds_half_reg_sum_of_squared_weights(rng):
 def test_two_layer_net_has_classic_params_and_scores(rng):
     model = TwoLayerNet(input_dim=12, hidden_dim=8, num_classes=3, seed=0)
     assert sorted(model.params) == ["W1", "W2", "b1", "b2"]
-    assert model.params["W1"].shape == (12, 8) and model.params["W1"].dtype == np.float32
-    assert model.loss(rng.standard_normal((4, 12)).astype(np.float32)).shape == (4, 3)
+    assert model.params["W1"].shape == (12, 8) and model.params["W1"].dtype == np.float64
+    assert model.loss(rng.standard_normal((4, 12)).astype(np.float32)).dtype == np.float64
+    fast = TwoLayerNet(input_dim=12, hidden_dim=8, num_classes=3, dtype=np.float32, seed=0)
+    assert fast.params["W1"].dtype == np.float32
+    assert fast.loss(rng.standard_normal((4, 12))).shape == (4, 3)
+    assert fast.loss(rng.standard_normal((4, 12))).dtype == np.float32
 
 
 def test_same_seed_same_weights_and_he_init_scale():

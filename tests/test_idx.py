@@ -53,9 +53,11 @@ def _idx_like():
     )
     code = st.one_of(st.sampled_from(sorted(IDX_DTYPES)), st.integers(0, 255))
     structured = st.builds(
-        lambda c, d, body, ndim: bytes([0, 0, c, ndim if ndim is not None else len(d)])
-        + struct.pack(f">{len(d)}I", *d)
-        + body,
+        lambda c, d, body, ndim: (
+            bytes([0, 0, c, ndim if ndim is not None else len(d)])
+            + struct.pack(f">{len(d)}I", *d)
+            + body
+        ),
         code,
         dims,
         st.binary(max_size=48),

@@ -20,6 +20,11 @@ from visionblocks.errors import ShapeError
 from visionblocks.layers.norm import check_batch_statistics, standardize, standardize_backward
 
 
+def _as_x_dtype(a, x):
+    """An integer (or bool) array of scales or shifts as x's float dtype; others unchanged."""
+    return a.astype(x.dtype) if isinstance(a, np.ndarray) and a.dtype.kind in "biu" else a
+
+
 def _image_rows(x):
     """x (N, C, H, W) as C-contiguous channels-last rows (N * H, W * C); copies only if needed."""
     n, c, h, w = x.shape
@@ -48,6 +53,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     """
     as_float_array("x", x, ndim=4)
     n, c, h, w = x.shape
+    gamma, beta = _as_x_dtype(gamma, x), _as_x_dtype(beta, x)  # the course passes int arrays
     check_shape("gamma", as_float_array("gamma", gamma), (c,))
     check_shape("beta", as_float_array("beta", beta), (c,))
     mode = bn_param.get("mode", "train")

@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 
 from visionblocks.errors import ShapeError
-
 from visionblocks.torchkit.functional_conv import (  # noqa: F401  (re-exported twins)
     avg_pool,
     conv,
