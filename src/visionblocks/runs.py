@@ -52,6 +52,7 @@ def _fc(cfg, input_shape, num_classes):
         weight_scale=cfg.weight_scale,
         seed=cfg.seed,
         init=cfg.init,
+        dropout_masks="fresh",  # training draws new masks from model.rng on every pass
     )
 
 
@@ -64,6 +65,7 @@ def _twolayer(cfg, input_shape, num_classes):
         num_classes,
         weight_scale=cfg.weight_scale,
         reg=cfg.reg,
+        dtype=np.float32,  # TwoLayerNet defaults to the course's float64; the CLI trains in float32
         seed=cfg.seed,
         init=cfg.init,
     )

@@ -95,6 +95,11 @@ class Solver:
                 f"batch_size {self.batch_size} is larger than the {self.X_train.shape[0]} "
                 "training examples"
             )
+        if self.batch_size < 2 and getattr(model, "normalization", None) == "batchnorm":
+            raise ValueError(
+                f"batch_size must be >= 2 for a model with batch norm (its batch statistics "
+                f"need 2 or more examples), got {self.batch_size}"
+            )
         self._reset()
         if self.out_dir is not None:
             self.out_dir = Path(self.out_dir)
