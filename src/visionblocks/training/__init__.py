@@ -35,9 +35,10 @@ starting weights and raises ``TrainingDivergedError``), the progress bar, ``metr
 every process's random generators (``rank_state``; under data parallelism each rank's own),
 exact resume, and report hooks ``hook(loop, record)`` after every epoch.
 
-Pieces usable on their own: ``open_run_dir`` / ``saved_config`` / ``check_resume_options`` /
-``write_summary`` (the run directory), ``MetricsLog``, ``state.flatten`` / ``state.unflatten``
-(nested training state as checkpoint arrays + JSON) and ``check_divergence``.
+Pieces usable on their own: ``open_run_dir`` / ``check_run_dir`` / ``saved_config`` /
+``check_resume_options`` / ``write_summary`` (the run directory), ``MetricsLog``,
+``state.flatten`` / ``state.unflatten`` (nested training state as checkpoint arrays + JSON)
+and ``check_divergence``.
 """
 
 from visionblocks.training.loop import EpochLoop, check_divergence, format_record, progress
@@ -45,6 +46,7 @@ from visionblocks.training.rundir import (
     RESUMABLE_OPTIONS,
     MetricsLog,
     check_resume_options,
+    check_run_dir,
     open_run_dir,
     saved_config,
     write_summary,
@@ -58,6 +60,7 @@ __all__ = [
     "SingleProcess",
     "check_divergence",
     "check_resume_options",
+    "check_run_dir",
     "format_record",
     "open_run_dir",
     "progress",

@@ -68,14 +68,12 @@ def check_resume_options(saved: dict, requested: dict) -> None:
         )
 
 
-def open_run_dir(run_dir, config: dict, resume: bool, is_main: bool = True) -> Path:
-    """Creates (or, resuming, reopens) ``run_dir`` and writes ``config.json``.
+def check_run_dir(run_dir, resume: bool) -> Path:
+    """Refuses a new run over an existing one, and a resume of a directory holding no run.
 
     Args:
         run_dir: the run directory.
-        config: JSON-serialisable options of the run (strict JSON: no NaN).
-        resume: continue the run there; without it a directory holding a run is refused.
-        is_main: whether this process writes files (rank 0 under torchrun).
+        resume: whether the run continues the one in ``run_dir``.
 
     Returns:
         the run directory as a Path.
@@ -89,6 +87,22 @@ def open_run_dir(run_dir, config: dict, resume: bool, is_main: bool = True) -> P
         )
     if resume and not holds_run:
         saved_config(run_dir)  # raises the "holds no run" error
+    return run_dir
+
+
+def open_run_dir(run_dir, config: dict, resume: bool, is_main: bool = True) -> Path:
+    """Creates (or, resuming, reopens) ``run_dir`` and writes ``config.json``.
+
+    Args:
+        run_dir: the run directory.
+        config: JSON-serialisable options of the run (strict JSON: no NaN).
+        resume: continue the run there; without it a directory holding a run is refused.
+        is_main: whether this process writes files (rank 0 under torchrun).
+
+    Returns:
+        the run directory as a Path.
+    """
+    run_dir = check_run_dir(run_dir, resume)
     if is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run_dir / "config.json", config)
