@@ -169,7 +169,7 @@ class EpochLoop:
         good = S.copy_arrays(self.model_state())
         self.begin_epoch()
         losses: list[float] = []
-        iteration = self.epoch * (per_epoch or 0)
+        iteration = len(self.loss_history)  # global: one loss per step, restored on resume
         for batch in self.batches():
             try:
                 loss = float(self.step(batch, iteration))
