@@ -125,3 +125,11 @@ def test_numpy_warnings_do_not_leak_before_the_one_line_error(tmp_path, capsys):
         assert _train(tmp_path / "b", [], "--num-val", "0", "--epochs", "1") == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ")
+
+
+def test_a_one_pass_model_refuses_resume(tmp_path, capsys):
+    out = tmp_path / "svm"
+    args = ["train", "--data", "digits", "--model", "svm", "--epochs", "1", "--out", str(out)]
+    assert main(args) == 0
+    assert main(["train", "--out", str(out), "--resume"]) == 2
+    assert "trains in one pass" in capsys.readouterr().err

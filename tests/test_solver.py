@@ -179,3 +179,27 @@ def test_a_fresh_run_in_a_used_directory_starts_its_metrics_afresh(digits, tmp_p
     _solver(_model(), digits, num_epochs=2, out_dir=tmp_path).train()
     _solver(_model(), digits, num_epochs=1, out_dir=tmp_path).train()
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_resume_checks_the_checkpoints_shapes(digits, tmp_path):
+    from visionblocks.checkpoint import CheckpointError
+
+    _solver(_model(), digits, num_epochs=1, out_dir=tmp_path).train()
+    other = FullyConnectedNet([16, 32], input_dim=64, num_classes=10, seed=0)
+    with pytest.raises(
+        CheckpointError, match=r"W1 of shape \(64, 32\), the model wants \(64, 16\)"
+    ):
+        _solver(other, digits, num_epochs=2, out_dir=tmp_path, resume=True)
+
+
+def test_no_validation_examples_keep_the_last_epoch(digits, capsys):
+    data = dict(digits, X_val=digits["X_val"][:0], y_val=digits["y_val"][:0])
+    model = _model()
+    s = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-3},
+               batch_size=50, num_epochs=3, print_every=0, seed=0)  # fmt: skip
+    s.train()
+    out = capsys.readouterr().out
+    assert "no validation examples" in out and "val_acc: n/a" in out
+    assert s.val_acc_history == [None] * 3 and s.best_epoch == 3 and s.best_val_acc is None
+    with pytest.raises(ValueError, match="at least one example"):
+        s.check_accuracy(data["X_val"], data["y_val"])

@@ -220,6 +220,13 @@ class Solver(EpochLoop):
         return {"loss": float(np.mean(losses)), "train_acc": train_acc, "val_acc": val_acc,
                 "lr": lr, "update_ratio": self._ratios}  # fmt: skip
 
+    def epoch_line(self, record):
+        """The course's epoch line: ``(Epoch 3 / 10) train acc: ...; val_acc: ...``."""
+        val = "n/a" if record["val_acc"] is None else f"{record['val_acc']:f}"
+        return (f"(Epoch {record['epoch']} / {self.num_epochs}) train acc: "
+                f"{record['train_acc']:f}; val_acc: {val}; loss {record['loss']:f}; "
+                f"lr {record['lr']:.3g}")  # fmt: skip
+
     def check_accuracy(self, X, y, num_samples=None, batch_size=100):
         """Accuracy of the model on (X, y), on a fixed seeded subsample of ``num_samples``.
 

@@ -128,6 +128,10 @@ class EpochLoop:
     def begin_epoch(self) -> None:
         pass
 
+    def epoch_line(self, record: dict) -> str:
+        """The line printed after an epoch (default: every scalar of the record)."""
+        return format_record(record, self.num_epochs)
+
     def history(self, key: str) -> list:
         """The per-epoch values logged under ``key`` (a live list)."""
         return self.epoch_history.setdefault(key, [])
@@ -203,7 +207,7 @@ class EpochLoop:
                 self.history(key).append(value)
         record = {"epoch": self.epoch, **record, "seconds": round(time.perf_counter() - start, 4)}
         if self.verbose and self.processes.is_main:
-            bar.write(format_record(record, self.num_epochs))
+            bar.write(self.epoch_line(record))
         if self.out_dir is not None:
             if self.processes.is_main:
                 # The metrics line goes first: after a crash before the checkpoint, resuming
