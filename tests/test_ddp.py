@@ -1,9 +1,12 @@
 """Data-parallel training: 2 processes under torchrun equal one process over the same batches."""
 
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -23,11 +26,24 @@ ARGS = ["train", "--engine", "torch", "--data", "digits", "--num-train", "240", 
         "--device", "cpu"]  # fmt: skip
 
 
+@contextlib.contextmanager
+def _one_launch_at_a_time():
+    """torchrun --standalone picks a free port and binds it later: two launches at once (pytest
+    -n 2, or another checkout's suite) can meet on one port and join each other's group."""
+    with open(os.path.join(tempfile.gettempdir(), "visionblocks-torchrun.lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def test_two_processes_end_identical_and_equal_to_one_process(tmp_path, capsys):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "visionblocks", *ARGS, "--out", str(tmp_path / "ddp")]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    with _one_launch_at_a_time():
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert lines[-1].startswith("test accuracy: 0.")
@@ -64,8 +80,10 @@ def _torchrun(*args):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "visionblocks", *args]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    with _one_launch_at_a_time():
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    errors = [x for x in proc.stderr.splitlines() if "error" in x.lower()]
+    assert proc.returncode == 0, "\n".join(errors[:20]) + proc.stderr[-2000:]
     return proc.stdout
 
 
