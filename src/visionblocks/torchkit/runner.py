@@ -89,7 +89,9 @@ def _run_dir(cfg, resume, ctx) -> Path:
     run_dir = check_run_dir(out, resume)  # every rank, before rank 0 writes config.json
     D.barrier(ctx)
     cfg.out = str(run_dir)
-    return open_run_dir(run_dir, cfg.to_dict(), resume, is_main=ctx.is_main)
+    if ctx.is_main:  # only rank 0 looks again: the others would see its config.json
+        open_run_dir(run_dir, cfg.to_dict(), resume)
+    return run_dir
 
 
 def _refit_options(fit_on) -> dict:

@@ -97,7 +97,9 @@ def open_run_dir(run_dir, config: dict, resume: bool, is_main: bool = True) -> P
         run_dir: the run directory.
         config: JSON-serialisable options of the run (strict JSON: no NaN).
         resume: continue the run there; without it a directory holding a run is refused.
-        is_main: whether this process writes files (rank 0 under torchrun).
+        is_main: whether this process writes files (rank 0 under torchrun). Under torchrun,
+            call ``check_run_dir`` on every rank, wait for all, then this on rank 0 only:
+            a rank checking after rank 0 wrote would find its config.json.
 
     Returns:
         the run directory as a Path.
