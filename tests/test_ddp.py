@@ -28,8 +28,9 @@ ARGS = ["train", "--engine", "torch", "--data", "digits", "--num-train", "240", 
 
 @contextlib.contextmanager
 def _one_launch_at_a_time():
-    """torchrun --standalone picks a free port and binds it later: two launches at once (pytest
-    -n 2, or another checkout's suite) can meet on one port and join each other's group."""
+    """Serialises the torchrun launches of this machine's test runs (pytest -n 2, or another
+    checkout's suite): --standalone picks a free port and binds it later, so two launches at
+    once may race for it; on 2 cores they would only contend anyway."""
     with open(os.path.join(tempfile.gettempdir(), "visionblocks-torchrun.lock"), "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
