@@ -258,3 +258,39 @@ def test_tta_flip_needs_images(digits):
     flat = {k: (v.reshape(len(v), -1) if k.startswith("X_") else v) for k, v in digits.items()}
     with pytest.raises(ConfigError, match="tta_flip mirrors images"):
         _trainer(_model(), flat, tta_flip=True)
+
+
+def test_rng_state_round_trip_restores_the_next_draws():
+    from visionblocks.torchkit import checkpoint as ckpt
+
+    cpu = torch.device("cpu")
+    with torch.random.fork_rng():
+        state, cuda = ckpt.get_rng_state(cpu)
+        assert cuda is None  # the device generator is saved only on CUDA
+        first = torch.rand(5)
+        saved = torch.from_numpy(ckpt.to_array(state))  # as a checkpoint stores it
+        torch.rand(7)
+        ckpt.set_rng_state(saved, None, cpu)
+        torch.testing.assert_close(torch.rand(5), first, rtol=0, atol=0)
+    assert ckpt.seeded_cuda_state(cpu, 3) is None
+
+
+def test_resume_checks_the_checkpoints_shapes(digits, tmp_path):
+    from visionblocks.checkpoint import CheckpointError
+
+    _trainer(_model(), digits, epochs=1, out_dir=tmp_path).train()
+    other = tm.FullyConnectedNet([16], input_dim=64, num_classes=10, dropout_keep_ratio=0.8,
+                                 normalization="batchnorm", init="he", seed=0)  # fmt: skip
+    with pytest.raises(CheckpointError, match=r"shape \(64, 32\).*wants \(64, 16\)|shape"):
+        _trainer(other, digits, epochs=2, out_dir=tmp_path, resume=True)
+
+
+def test_resume_restores_the_per_rank_generators_and_histories(digits, tmp_path):
+    t = _trainer(_model(), digits, epochs=2, out_dir=tmp_path, augment=["crop"])
+    t.train()
+    resumed = _trainer(_model(), digits, epochs=2, out_dir=tmp_path, augment=["crop"],
+                       resume=True)  # fmt: skip
+    assert resumed.epoch == 2 and resumed.val_acc_history == t.val_acc_history
+    torch.testing.assert_close(resumed.torch_rng, t.torch_rng, rtol=0, atol=0)
+    torch.testing.assert_close(resumed.aug_gen.get_state(), t.aug_gen.get_state(), rtol=0, atol=0)
+    assert resumed.rng.bit_generator.state == t.rng.bit_generator.state

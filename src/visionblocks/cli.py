@@ -106,11 +106,9 @@ def _add_train(sub):
 
 
 def _cmd_train(args) -> int:
-    import json
-    from pathlib import Path
-
     from visionblocks.config import config_from_dict, load_toml
     from visionblocks.runs import train_run
+    from visionblocks.training import saved_config
 
     names = [flag.replace("-", "_") for flag, _, _ in TRAIN_FLAGS] + ["test"]
     flags = {k: getattr(args, k) for k in names if hasattr(args, k)}  # only flags given
@@ -119,9 +117,7 @@ def _cmd_train(args) -> int:
         out = flags.get("out") or (load_toml(args.config).get("out") if args.config else None)
         if not out:
             raise SystemExit("error: --resume needs --out RUN_DIR (or out in --config)")
-        saved = Path(out) / "config.json"
-        if saved.is_file():
-            values.update(json.loads(saved.read_text()))
+        values.update(saved_config(out))  # a directory holding no run is an error
     if args.config:
         values.update(load_toml(args.config))
     values.update(flags)

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from visionblocks.checkpoint import atomic_write_json, load_checkpoint
+from visionblocks.checkpoint import load_checkpoint
 from visionblocks.config import TrainConfig, config_from_dict
 from visionblocks.data import load_dataset
 from visionblocks.errors import ConfigError
 from visionblocks.models import FullyConnectedNet, TwoLayerNet
 from visionblocks.optim import make_schedule
 from visionblocks.solver import Solver, predict
+from visionblocks.training import check_resume_options, open_run_dir, saved_config, write_summary
 
 #: name -> builder(cfg, input_shape (C, H, W), num_classes) -> model trained by the Solver.
 MODEL_BUILDERS: dict[str, Callable] = {}
@@ -174,15 +175,16 @@ def default_run_dir(cfg: TrainConfig) -> Path:
 def prepare_run_dir(cfg: TrainConfig, resume: bool) -> Path:
     """Creates the run directory; refuses to train over an existing run unless resuming."""
     run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
-    if not resume and (run_dir / "config.json").exists():
-        raise ConfigError(
-            f"run directory {run_dir} already holds a run; pass --resume to continue it "
-            "or choose another --out"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
     cfg.out = str(run_dir)
-    atomic_write_json(run_dir / "config.json", cfg.to_dict())
-    return run_dir
+    return open_run_dir(run_dir, cfg.to_dict(), resume)
+
+
+def check_resume(cfg: TrainConfig) -> None:
+    """A resume continues the run in ``cfg.out`` with its own options (both engines): the
+    directory must hold a run, and only ``training.RESUMABLE_OPTIONS`` may differ."""
+    if not cfg.out:
+        raise ConfigError("--resume needs --out RUN_DIR (or out in --config)")
+    check_resume_options(saved_config(cfg.out), cfg.to_dict())
 
 
 def _torch_runner():
@@ -201,11 +203,16 @@ def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
         the summary dict (also written to ``summary.json``) with ``test_accuracy``.
     """
     cfg.validate()
+    if resume:
+        check_resume(cfg)
     if cfg.engine == "torch":
         return _torch_runner().train_run(cfg, resume)
     _register_plugins()
     if cfg.model not in MODEL_BUILDERS and cfg.model not in RUNNERS:
         raise ConfigError(f"unknown model {cfg.model!r}; choose from {model_names()}")
+    if resume and cfg.model in RUNNERS:
+        raise ConfigError(f"--resume: model {cfg.model!r} trains in one pass; it has no "
+                          "checkpoint to continue from")  # fmt: skip
     data = load_run_data(cfg)
     run_dir = prepare_run_dir(cfg, resume)
     start = time.perf_counter()
@@ -222,6 +229,10 @@ def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
             "test_accuracy": test_acc,
             "best_val_accuracy": solver.best_val_acc,
             "epochs": solver.epoch,
+            "kept_epoch": solver.best_epoch,
+            "kept": "best validation epoch"
+            if data["X_val"].shape[0]
+            else "last epoch (no validation examples)",
             "final_train_accuracy": solver.train_acc_history[-1] if solver.epoch else None,
             "num_params": int(sum(v.size for v in model.params.values())),
         }
@@ -233,7 +244,7 @@ def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
         num_test=int(data["X_test"].shape[0]),
         train_seconds=round(time.perf_counter() - start, 2),
     )
-    atomic_write_json(run_dir / "summary.json", summary)
+    write_summary(run_dir, summary)
     return summary
 
 
