@@ -217,7 +217,7 @@ def main(argv=None):
             yt[: args.full_test], args.k, args.repeats_full,
         )  # fmt: skip
         env = environment()
-        print(table, f"\n\n{env_line(env)}", end="\n\n", flush=True)
+        print(f"{table}\n\n{env_line(env)}", end="\n\n", flush=True)
         if args.json:
             write_json(args.json, {"knn": record, "environment": env})
     if not args.only_full:
