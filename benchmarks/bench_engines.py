@@ -142,7 +142,8 @@ def markdown(args, rows, tests, images, filters, n):
     out = [
         f"ConvNet {filters} conv-bn-relu-pool, affine {args.hidden}, {args.data} ({n} train "
         f"images, {images} per epoch), Adam lr {args.lr}, batch {args.batch_size}; engines "
-        "interleaved epoch for epoch (NumPy first), each turn one resumed train() call",
+        "interleaved epoch for epoch (NumPy first), each turn one train() call continuing "
+        "its run directory",
         "",
         "| epoch | numpy val acc | torch val acc | numpy s | torch s | numpy images/s | "
         "torch images/s | torch / numpy | load 1-min before -> after (numpy; torch) |",
