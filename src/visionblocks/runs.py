@@ -3,129 +3,54 @@
 A run directory holds ``config.json``, ``metrics.jsonl`` (one line per epoch), checkpoints
 ``last`` and ``best`` (``.npz`` + ``.json``), and ``summary.json`` with ``test_accuracy``.
 
-Models trained by the ``Solver`` register a builder in ``MODEL_BUILDERS``; models with their
-own training procedure (kNN, linear classifiers) register a ``Runner`` in ``RUNNERS``.
+Models come from ``visionblocks.model_registry.MODELS``: Solver-trained networks have a NumPy
+class built by keyword from their description; kNN and the linear classifiers have a
+``Runner``. Every option is checked (``visionblocks.config``) and the model is built before the
+run directory is created, so a bad option leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from visionblocks.checkpoint import atomic_write_json, load_checkpoint
-from visionblocks.config import TrainConfig, config_from_dict
-from visionblocks.data import load_dataset
+from visionblocks.config import TrainConfig, config_from_dict, saved_options
 from visionblocks.errors import ConfigError
-from visionblocks.models import FullyConnectedNet, TwoLayerNet
+from visionblocks.model_registry import MODELS, Runner
+from visionblocks.data.augment import make_augment
 from visionblocks.optim import make_schedule
+from visionblocks.run_inputs import default_run_dir, fit_set, load_run_data
 from visionblocks.solver import Solver, predict
 
-#: name -> builder(cfg, input_shape (C, H, W), num_classes) -> model trained by the Solver.
-MODEL_BUILDERS: dict[str, Callable] = {}
+__all__ = [
+    "MODELS",
+    "Runner",
+    "build_model",
+    "default_run_dir",
+    "evaluate_run",
+    "fit_set",
+    "load_best_model",
+    "load_run_data",
+    "model_names",
+    "read_run_config",
+    "train_run",
+]
 
 
-@dataclass
-class Runner:
-    """A model with its own training: ``train(cfg, data, run_dir) -> summary`` (with
-    ``test_accuracy``) and ``evaluate(cfg, data, run_dir) -> test accuracy``."""
-
-    train: Callable
-    evaluate: Callable
-
-
-RUNNERS: dict[str, Runner] = {}
-
-
-def _fc(cfg, input_shape, num_classes):
-    return FullyConnectedNet(
-        cfg.hidden_dims,
-        input_dim=int(np.prod(input_shape)),
-        num_classes=num_classes,
-        dropout_keep_ratio=cfg.dropout_keep,
-        normalization=cfg.normalization,
-        reg=cfg.reg,
-        weight_scale=cfg.weight_scale,
-        seed=cfg.seed,
-        init=cfg.init,
-    )
-
-
-def _twolayer(cfg, input_shape, num_classes):
-    if len(cfg.hidden_dims) != 1:
-        raise ConfigError(f"twolayer takes one hidden size, got hidden_dims={cfg.hidden_dims}")
-    return TwoLayerNet(
-        int(np.prod(input_shape)),
-        cfg.hidden_dims[0],
-        num_classes,
-        weight_scale=cfg.weight_scale,
-        reg=cfg.reg,
-        seed=cfg.seed,
-        init=cfg.init,
-    )
-
-
-MODEL_BUILDERS.update(fc=_fc, twolayer=_twolayer)
-
-
-def model_names() -> list[str]:
-    """Every model name ``train --model`` accepts."""
-    _register_plugins()
-    return sorted(set(MODEL_BUILDERS) | set(RUNNERS))
-
-
-def _register_plugins():
-    """Imports the optional model families so they can register themselves."""
-    import importlib
-
-    for module in ("visionblocks.models.cnn_registry", "visionblocks.classic.runner"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if not (module == e.name or module.startswith(f"{e.name}.")):
-                raise
-
-
-def load_run_data(cfg: TrainConfig) -> dict:
-    """Loads the data set a config names, with its split, subsample and preprocessing."""
-    data = load_dataset(
-        cfg.data,
-        data_dir=cfg.data_dir,
-        num_val=cfg.num_val,
-        seed=cfg.seed,
-        num_train=cfg.num_train,
-        preprocess=cfg.preprocess,
-    )
-    if cfg.features:  # hand-made features (standardised on X_train) replace the pixels
-        from visionblocks.classic.features import apply_features
-
-        data = apply_features(data, cfg.features, cfg.arch)
-    return data
-
-
-def fit_set(fit_on: str, X: dict, data: dict):
-    """(X_fit, y_fit) for ``[arch] fit_on``: the training split, or train + val stacked.
-
-    ``X`` holds the inputs (``data`` itself, or features computed from it); ``data`` the labels.
-    """
-    if fit_on == "train":
-        return X["X_train"], data["y_train"]
-    return np.concatenate([X["X_train"], X["X_val"]]), np.concatenate(
-        [data["y_train"], data["y_val"]]
-    )
+def model_names(engine: str | None = None) -> list[str]:
+    """Every model name ``train --model`` accepts (on ``engine``, when given)."""
+    return [n for n, s in MODELS.items() if engine is None or engine in s.engines]
 
 
 def build_model(cfg: TrainConfig, data: dict):
     """Builds the Solver-trained model named by ``cfg.model`` for the data's shapes."""
-    _register_plugins()
-    if cfg.model not in MODEL_BUILDERS:
-        raise ConfigError(f"unknown model {cfg.model!r}; choose from {model_names()}")
+    spec = cfg.spec
     num_classes = len(data["class_names"])
-    return MODEL_BUILDERS[cfg.model](cfg, data["X_train"].shape[1:], num_classes)
+    return spec.build_numpy(cfg.model_options, data["X_train"].shape[1:], num_classes, cfg.seed)
 
 
 def make_solver(cfg: TrainConfig, model, data: dict, run_dir: Path, resume: bool) -> Solver:
@@ -142,11 +67,7 @@ def make_solver(cfg: TrainConfig, model, data: dict, run_dir: Path, resume: bool
             total_steps=cfg.epochs * per_epoch,
             warmup_steps=int(cfg.warmup_epochs * per_epoch),
         )
-    augment = None
-    if cfg.augment:
-        from visionblocks.data.augment import make_augment
-
-        augment = make_augment(cfg.augment)
+    augment = make_augment(cfg.augment) if cfg.augment else None
     return Solver(
         model,
         data,
@@ -163,10 +84,6 @@ def make_solver(cfg: TrainConfig, model, data: dict, run_dir: Path, resume: bool
         resume=resume,
         augment=augment,
     )
-
-
-def default_run_dir(cfg: TrainConfig) -> Path:
-    return Path("runs") / f"{cfg.data}-{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def prepare_run_dir(cfg: TrainConfig, resume: bool) -> Path:
@@ -198,19 +115,16 @@ def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
     Returns:
         the summary dict (also written to ``summary.json``) with ``test_accuracy``.
     """
-    cfg.validate()
     if cfg.engine == "torch":
         return _torch_runner().train_run(cfg, resume)
-    _register_plugins()
-    if cfg.model not in MODEL_BUILDERS and cfg.model not in RUNNERS:
-        raise ConfigError(f"unknown model {cfg.model!r}; choose from {model_names()}")
+    spec = cfg.spec
     data = load_run_data(cfg)
+    model = None if spec.runner else build_model(cfg, data)  # a bad architecture stops here
     run_dir = prepare_run_dir(cfg, resume)
     start = time.perf_counter()
-    if cfg.model in RUNNERS:
-        summary = RUNNERS[cfg.model].train(cfg, data, run_dir)
+    if spec.runner:
+        summary = spec.runner.train(cfg, data, run_dir)
     else:
-        model = build_model(cfg, data)
         solver = make_solver(cfg, model, data, run_dir, resume)
         solver.train()
         test_acc = None
@@ -240,7 +154,7 @@ def read_run_config(run_dir) -> TrainConfig:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory: {path} does not exist")
-    return config_from_dict(json.loads(path.read_text()))
+    return config_from_dict(saved_options(json.loads(path.read_text())))
 
 
 def load_best_model(run_dir, cfg: TrainConfig, data: dict):
@@ -268,8 +182,7 @@ def evaluate_run(run_dir) -> float:
     if cfg.engine == "torch":
         return float(_torch_runner().evaluate_run(run_dir, cfg))
     data = load_run_data(cfg)
-    _register_plugins()
-    if cfg.model in RUNNERS:
-        return float(RUNNERS[cfg.model].evaluate(cfg, data, Path(run_dir)))
+    if cfg.spec.runner:
+        return float(cfg.spec.runner.evaluate(cfg, data, Path(run_dir)))
     model = load_best_model(run_dir, cfg, data)
     return float(np.mean(predict(model, data["X_test"]) == data["y_test"]))

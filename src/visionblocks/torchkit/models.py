@@ -103,8 +103,9 @@ class FullyConnectedNet(TwinModel):
         probability, as there."""
         super().__init__()
         ref = np_models.FullyConnectedNet(
-            hidden_dims, input_dim, num_classes, dropout_keep_ratio, normalization, reg,
-            weight_scale, dtype, seed, init,
+            hidden_dims=hidden_dims, input_dim=input_dim, num_classes=num_classes,
+            dropout_keep_ratio=dropout_keep_ratio, normalization=normalization, reg=reg,
+            weight_scale=weight_scale, dtype=dtype, seed=seed, init=init,
         )  # fmt: skip
         self._adopt(ref)
 
