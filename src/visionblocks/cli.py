@@ -11,7 +11,6 @@ from pathlib import Path
 
 from visionblocks.errors import VisionBlocksError
 
-
 #: Titles of the shared option groups in ``train --help``.
 GROUP_TITLES = {
     "run": "run and data options (every model)",

@@ -46,6 +46,8 @@ class ModelSpec:
         profile: ``profile(opts, input_shape, num_classes) -> list`` of
             ``visionblocks.analysis.layers`` specs for ``analyze``; None: not a network.
         check: ``check(opts, given)`` for rules between options; raises ConfigError.
+        check_data: ``check_data(cfg, data)`` for rules that need the loaded data (made before
+            the run directory is created); raises ConfigError.
     """
 
     name: str
@@ -59,6 +61,7 @@ class ModelSpec:
     runner: Runner | None = None
     profile: Callable | None = None
     check: Callable | None = None
+    check_data: Callable | None = None
 
     @property
     def option_map(self) -> dict[str, Option]:

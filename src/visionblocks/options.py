@@ -178,7 +178,8 @@ class Option:
             except (ConfigError, ValueError) as e:
                 reason = str(e)
                 prefix = f"option {self.name}: "
-                raise ConfigError(reason if reason.startswith(prefix) else prefix + reason) from None
+                message = reason if reason.startswith(prefix) else prefix + reason
+                raise ConfigError(message) from None
         return value
 
     def coerce(self, value):
@@ -188,7 +189,8 @@ class Option:
         for an optional option.
         """
         shown = what(value)
-        if self.optional and (value is None or (isinstance(value, str) and value.lower() == "none")):
+        is_none = value is None or (isinstance(value, str) and value.lower() == "none")
+        if self.optional and is_none:
             return None
         if value is None:
             self._fail(shown)

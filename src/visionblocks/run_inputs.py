@@ -10,6 +10,7 @@ import numpy as np
 
 from visionblocks.classic.features import apply_features
 from visionblocks.data import load_dataset
+from visionblocks.errors import ConfigError
 
 
 def load_run_data(cfg) -> dict:
@@ -43,3 +44,13 @@ def fit_set(fit_on: str, X: dict, data: dict):
 
 def default_run_dir(cfg) -> Path:
     return Path("runs") / f"{cfg.data}-{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_fits_data(cfg, data: dict) -> None:
+    """The checks that need the data, made before the run directory is created: a minibatch
+    of a training loop must fit in the training split, and the model's own (``check_data``)."""
+    n = int(data["X_train"].shape[0])
+    if cfg.spec.runner is None and cfg.batch_size > n:
+        raise ConfigError(f"batch_size {cfg.batch_size} is larger than the {n} training examples")
+    if cfg.spec.check_data is not None:
+        cfg.spec.check_data(cfg, data)

@@ -19,11 +19,11 @@ import numpy as np
 
 from visionblocks.checkpoint import atomic_write_json, load_checkpoint
 from visionblocks.config import TrainConfig, config_from_dict, saved_options
+from visionblocks.data.augment import make_augment
 from visionblocks.errors import ConfigError
 from visionblocks.model_registry import MODELS, Runner
-from visionblocks.data.augment import make_augment
 from visionblocks.optim import make_schedule
-from visionblocks.run_inputs import default_run_dir, fit_set, load_run_data
+from visionblocks.run_inputs import check_fits_data, default_run_dir, fit_set, load_run_data
 from visionblocks.solver import Solver, predict
 
 __all__ = [
@@ -119,6 +119,7 @@ def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
         return _torch_runner().train_run(cfg, resume)
     spec = cfg.spec
     data = load_run_data(cfg)
+    check_fits_data(cfg, data)
     model = None if spec.runner else build_model(cfg, data)  # a bad architecture stops here
     run_dir = prepare_run_dir(cfg, resume)
     start = time.perf_counter()

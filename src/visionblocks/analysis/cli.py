@@ -144,8 +144,10 @@ def run_analyze(args) -> int:
                 config["input_dim"] = args.input
             layers, shape = spec_from_convnet_config(config)
         else:
-            raise ConfigError(f"{args.config} names no model: a training config has model = "
-                              '"..." (or a [model] table); a ConvNet dict needs --arch convnet')  # fmt: skip
+            raise ConfigError(
+                f'{args.config} names no model: a training config has model = "..." (or a '
+                "[model] table); a ConvNet dict needs --arch convnet"
+            )
     elif args.arch is None:
         raise ConfigError("analyze needs --arch NAME or --config FILE")
     elif args.arch.lower() == "convnet":

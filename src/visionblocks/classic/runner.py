@@ -89,7 +89,7 @@ def train_knn(cfg, data, run_dir: Path) -> dict:
         cv = cross_validate_knn(
             X_cv,
             y_cv,
-            list(o["k_choices"]),
+            list(o["k_choices"] or DEFAULT_K_CHOICES),
             num_folds=o["num_folds"],
             seed=cfg.seed,
             metric=info["metric"],
@@ -262,4 +262,3 @@ def evaluate_linear(cfg, data, run_dir: Path) -> float:
     model.W = arrays["W"]
     X_test = append_bias(_inputs(cfg, data)["X_test"])
     return float(np.mean(model.predict(X_test) == data["y_test"]))
-

@@ -19,9 +19,17 @@ from visionblocks.options import Option
 
 
 def _knn_check(o, given):
-    if "k" in given and "k_choices" in given:
+    if o["k"] is not None and o["k_choices"] is not None:
         raise ConfigError("options k and k_choices: give k (a fixed k) or k_choices "
                           "(cross-validated), not both")  # fmt: skip
+
+
+def _knn_check_data(cfg, data):
+    k = cfg.model_options["k"]
+    fit_on = cfg.fit_on or "train+val"
+    n = len(data["y_train"]) + (len(data["y_val"]) if fit_on == "train+val" else 0)
+    if k is not None and k > n:
+        raise ConfigError(f"option k: k must be in [1, {n}] (the {fit_on} examples), got {k}")
 
 
 KNN = register(ModelSpec(
@@ -30,8 +38,8 @@ KNN = register(ModelSpec(
     engines=("numpy",),
     options=(
         Option("k", "int", None, "a fixed k (skips the cross-validation)", optional=True, low=1),
-        Option("k_choices", "int_list", list(DEFAULT_K_CHOICES), "the k values to "
-               "cross-validate", low=1, nonempty=True),
+        Option("k_choices", "int_list", None, "the k values to cross-validate (default "
+               f"{','.join(map(str, DEFAULT_K_CHOICES))})", optional=True, low=1, nonempty=True),
         Option("num_folds", "int", 5, "cross-validation folds", low=2),
         Option("metric", "str", "l2", "distance: l2 or l1", choices=METRICS),
         Option("max_memory_mb", "float", 512.0, "memory bound of the distance blocks", low=0,
@@ -42,6 +50,7 @@ KNN = register(ModelSpec(
     uses=("classic",),
     runner=Runner(train=train_knn, evaluate=evaluate_knn),
     check=_knn_check,
+    check_data=_knn_check_data,
 ))  # fmt: skip
 
 

@@ -241,8 +241,10 @@ CONVNET = register(ModelSpec(
 
 # ------------------------------------------------------------------------------- resnet
 def _resnet_kwargs(o, shape, num_classes, seed):
-    return dict(input_dim=shape, num_classes=num_classes, widths=list(o["widths"]),
-                blocks=list(o["blocks"]), dropout=o["dropout"], reg=o["reg"], seed=seed)  # fmt: skip
+    return dict(
+        input_dim=shape, num_classes=num_classes, widths=list(o["widths"]),
+        blocks=list(o["blocks"]), dropout=o["dropout"], reg=o["reg"], seed=seed,
+    )  # fmt: skip
 
 
 def _resnet_check(o, given):

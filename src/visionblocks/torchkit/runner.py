@@ -17,12 +17,13 @@ from visionblocks.checkpoint import atomic_write_json, load_checkpoint
 from visionblocks.config import arch_fit_on
 from visionblocks.errors import ConfigError
 from visionblocks.model_registry import construct
-from visionblocks.run_inputs import default_run_dir, fit_set, load_run_data
+from visionblocks.run_inputs import check_fits_data, default_run_dir, fit_set, load_run_data
 from visionblocks.torchkit import checkpoint as ckpt
 from visionblocks.torchkit import distributed as D
 from visionblocks.torchkit.augment import make_augment
 from visionblocks.torchkit.optim import SCHEDULES, check_optimizer
 from visionblocks.torchkit.trainer import Trainer
+
 
 def check_config(cfg) -> None:
     """The torch-specific checks, before any data is read or anything is written (the typed
@@ -86,6 +87,7 @@ def train_run(cfg, resume: bool = False) -> dict:
         fit_on = arch_fit_on(cfg, "train")
         X_fit, y_fit = fit_set(fit_on, data, data)  # the validation split joins a refit
         data = {**data, "X_train": X_fit, "y_train": y_fit}
+        check_fits_data(cfg, data)
         model = build_model(cfg, data)
         run_dir = _run_dir(cfg, resume, ctx)
         start = time.perf_counter()
