@@ -7,7 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from visionblocks.gradcheck_cases import LAYER_CASES, find_case  # noqa: E402
+from visionblocks.gradcheck import all_layers  # noqa: E402
+from visionblocks.gradcheck import find_layer as find_case  # noqa: E402
 from visionblocks.models import FullyConnectedNet, TwoLayerNet  # noqa: E402
 from visionblocks.torchkit import models as tm  # noqa: E402
 from visionblocks.torchkit.bridge import (  # noqa: E402
@@ -21,6 +22,7 @@ from visionblocks.torchkit.bridge import (  # noqa: E402
     numpy_params,
 )
 
+LAYER_CASES = all_layers()
 pytestmark = pytest.mark.torch
 torch.set_num_threads(1)  # 2 shared cores: intra-op threads only contend
 

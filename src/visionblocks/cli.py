@@ -187,18 +187,34 @@ def _cmd_evaluate(args) -> int:
 
 
 def _add_gradcheck(sub):
-    p = sub.add_parser("gradcheck", help="check every layer's backward numerically (float64)")
+    p = sub.add_parser(
+        "gradcheck",
+        help="check every registered layer: backward vs central differences (float64), and "
+        "forward/backward vs its torch twin and an independent torch reference",
+    )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-torch", dest="torch", action="store_false", help="skip the torch table")
     p.set_defaults(func=_cmd_gradcheck)
 
 
 def _cmd_gradcheck(args) -> int:
-    from visionblocks.gradcheck import format_table, run_table
+    from visionblocks.gradcheck import all_layers, format_table, run_table
 
-    rows = run_table(seed=args.seed)
+    rows = run_table(all_layers(), seed=args.seed)
     print(format_table(rows))
     failed = [r for r in rows if not r[4]]
-    print(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
+    checks = len(rows)
+    if args.torch:
+        try:
+            from visionblocks.torchkit.parity import format_parity_table, parity_table
+        except ImportError:
+            print("\ntorch is not installed: the torch table is skipped (pip install torch)")
+        else:
+            torch_rows = parity_table(all_layers(), seed=args.seed)
+            print("\n" + format_parity_table(torch_rows))
+            failed += [r for r in torch_rows if not r[3]]
+            checks += len(torch_rows)
+    print(f"{checks - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 
 

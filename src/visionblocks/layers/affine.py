@@ -7,6 +7,11 @@ import numpy as np
 from visionblocks._checks import as_float_array
 from visionblocks.errors import ShapeError
 
+__all__ = [
+    "affine_backward",
+    "affine_forward",
+]
+
 
 def affine_forward(x, w, b):
     """Computes the affine layer forward pass, flattening every input to a row.

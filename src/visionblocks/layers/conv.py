@@ -21,6 +21,13 @@ from visionblocks.layers.im2col import (
     pad_nhwc,
 )
 
+__all__ = [
+    "conv_backward_fast",
+    "conv_backward_naive",
+    "conv_forward_fast",
+    "conv_forward_naive",
+]
+
 
 def conv_forward_naive(x, w, b, conv_param):
     """Convolution forward pass with explicit loops over examples, filters and positions.

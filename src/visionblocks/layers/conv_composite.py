@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from visionblocks.errors import ShapeError
 from visionblocks.layers.activations import relu_backward, relu_forward
+from visionblocks.layers.composite import activation_entry
 from visionblocks.layers.conv import conv_backward_fast, conv_forward_fast
 from visionblocks.layers.pool import max_pool_backward_fast, max_pool_forward_fast
 from visionblocks.layers.spatial_norm import (
@@ -16,6 +17,21 @@ from visionblocks.layers.spatial_norm import (
     spatial_groupnorm_backward,
     spatial_groupnorm_forward,
 )
+
+__all__ = [
+    "conv_bn_relu_backward",
+    "conv_bn_relu_forward",
+    "conv_norm_act_backward",
+    "conv_norm_act_forward",
+    "conv_norm_relu_backward",
+    "conv_norm_relu_forward",
+    "conv_relu_backward",
+    "conv_relu_forward",
+    "conv_relu_pool_backward",
+    "conv_relu_pool_forward",
+    "residual_block_backward",
+    "residual_block_forward",
+]
 
 CONV_NORMS = ("batchnorm", "groupnorm")
 
@@ -172,3 +188,52 @@ def residual_block_backward(dout, cache):
         return (dx + dsum, *grads[1:])
     dxp, dwp, dbp = conv_backward_fast(dsum, proj_cache)
     return (dx + dxp, *grads[1:], dwp, dbp)
+
+
+def _conv_norm(a, gamma, beta, norm_param, norm):
+    if norm == "batchnorm":
+        return spatial_batchnorm_forward(a, gamma, beta, norm_param)
+    return spatial_groupnorm_forward(a, gamma, beta, norm_param["G"], norm_param)
+
+
+def conv_norm_act_forward(
+    x, w, b, gamma, beta, conv_param, norm_param, norm, activation, *act_params
+):
+    """Convolution, optional spatial batch/group norm, then any registered activation.
+
+    Args:
+        x: (N, C, H, W) input; w: (F, C, HH, WW); b: (F,); gamma, beta: (F,) (None: no norm).
+        conv_param: stride and pad.
+        norm_param: the bn_param dict, or for group norm a dict with 'G'; None without a norm.
+        norm: None, 'batchnorm' or 'groupnorm'.
+        activation: a name in ``ACTIVATIONS``.
+        act_params: the activation's learnable parameters (PReLU: alpha (F / pieces,)).
+
+    Returns:
+        out: (N, F / pieces, H_out, W_out), cache.
+    """
+    if norm is not None and norm not in CONV_NORMS:
+        raise ValueError(f"norm must be None or one of {CONV_NORMS}, got {norm!r}")
+    act = activation_entry(activation)
+    a, conv_cache = conv_forward_fast(x, w, b, conv_param)
+    norm_cache = None
+    if norm is not None:
+        a, norm_cache = _conv_norm(a, gamma, beta, norm_param, norm)
+    out, act_cache = act.apply(a, act_params)
+    return out, (norm, act, conv_cache, norm_cache, act_cache)
+
+
+def conv_norm_act_backward(dout, cache):
+    """Backward of ``conv_norm_act_forward``.
+
+    Returns:
+        (dx, dw, db), then (dgamma, dbeta) with a norm, then the activation's parameter grads.
+    """
+    norm, act, conv_cache, norm_cache, act_cache = cache
+    da, dparams = act.backward_all(dout, act_cache)
+    norm_grads = ()
+    if norm == "batchnorm":
+        da, *norm_grads = spatial_batchnorm_backward(da, norm_cache)
+    elif norm is not None:
+        da, *norm_grads = spatial_groupnorm_backward(da, norm_cache)
+    return (*conv_backward_fast(da, conv_cache), *norm_grads, *dparams)

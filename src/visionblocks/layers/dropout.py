@@ -6,6 +6,11 @@ import numpy as np
 
 from visionblocks._checks import as_float_array
 
+__all__ = [
+    "dropout_backward",
+    "dropout_forward",
+]
+
 
 def _dropout_rng(dropout_param) -> np.random.Generator:
     """The generator for this call: a fixed ``seed`` wins, then a caller's ``rng``, else fresh."""

@@ -6,6 +6,11 @@ import numpy as np
 
 from visionblocks._checks import as_float_array, check_labels
 
+__all__ = [
+    "softmax_loss",
+    "svm_loss",
+]
+
 
 def _check_scores(x, y):
     as_float_array("x", x, ndim=2)

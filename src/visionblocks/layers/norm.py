@@ -12,6 +12,14 @@ import numpy as np
 
 from visionblocks._checks import as_float_array, check_shape
 
+__all__ = [
+    "batchnorm_backward",
+    "batchnorm_backward_alt",
+    "batchnorm_forward",
+    "layernorm_backward",
+    "layernorm_forward",
+]
+
 
 def standardize(x, axis, eps):
     """Returns (xhat, inv_std) with xhat = (x - mean) / sqrt(var + eps) along ``axis``."""

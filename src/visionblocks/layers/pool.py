@@ -17,6 +17,18 @@ import numpy as np
 from visionblocks._checks import as_float_array
 from visionblocks.layers.im2col import _positive_int, window_output_size
 
+__all__ = [
+    "avg_pool_backward",
+    "avg_pool_forward",
+    "global_avg_pool_backward",
+    "global_avg_pool_forward",
+    "max_pool_backward_fast",
+    "max_pool_backward_naive",
+    "max_pool_forward_fast",
+    "max_pool_forward_naive",
+    "max_pool_indices",
+]
+
 
 def _pool_geometry(x, pool_param):
     """Checks x and pool_param; returns (ph, pw, stride, H_out, W_out)."""

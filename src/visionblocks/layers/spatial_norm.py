@@ -19,6 +19,13 @@ from visionblocks._checks import as_float_array, check_shape
 from visionblocks.errors import ShapeError
 from visionblocks.layers.norm import standardize, standardize_backward
 
+__all__ = [
+    "spatial_batchnorm_backward",
+    "spatial_batchnorm_forward",
+    "spatial_groupnorm_backward",
+    "spatial_groupnorm_forward",
+]
+
 
 def _image_rows(x):
     """x (N, C, H, W) as C-contiguous channels-last rows (N * H, W * C); copies only if needed."""

@@ -14,6 +14,13 @@ from visionblocks._checks import as_float_array
 from visionblocks.errors import ShapeError
 from visionblocks.layers.im2col import _positive_int, col2im_nhwc, im2col_nhwc, pad_nhwc
 
+__all__ = [
+    "conv_transpose_backward",
+    "conv_transpose_forward",
+    "max_unpool_backward",
+    "max_unpool_forward",
+]
+
 
 def _check_transpose_args(x, w, b, conv_param):
     as_float_array("x", x, ndim=4)

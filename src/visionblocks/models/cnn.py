@@ -1,7 +1,8 @@
 """Convolutional networks: the classic ThreeLayerConvNet and a configurable ConvNet.
 
-``ConvNet`` follows ``[(conv - norm - relu) x N - pool] x M - (affine - relu) x K - affine``,
-optionally with residual stages, in float32 by default. Feature maps flow between the fast layers
+``ConvNet`` follows ``[(conv - norm - act) x N - pool] x M - (affine - act) x K - affine``,
+with any registered activation (relu by default), optionally with residual stages, in float32 by
+default. Feature maps flow between the fast layers
 as (N, C, H, W) arrays with channels-last memory (see ``visionblocks.layers.im2col``).
 """
 
@@ -13,12 +14,12 @@ from visionblocks.errors import ShapeError
 from visionblocks.layers import (
     affine_backward,
     affine_forward,
+    affine_norm_act_backward,
+    affine_norm_act_forward,
     affine_relu_backward,
     affine_relu_forward,
-    conv_norm_relu_backward,
-    conv_norm_relu_forward,
-    conv_relu_backward,
-    conv_relu_forward,
+    conv_norm_act_backward,
+    conv_norm_act_forward,
     conv_relu_pool_backward,
     conv_relu_pool_forward,
     dropout_backward,
@@ -31,6 +32,7 @@ from visionblocks.layers import (
     residual_block_forward,
     softmax_loss,
 )
+from visionblocks.layers.composite import activation_entry
 from visionblocks.layers.im2col import channels_last
 from visionblocks.models.base import Model
 from visionblocks.models.init import init_weight
@@ -135,7 +137,7 @@ class ThreeLayerConvNet(Model):
 
 
 class ConvNet(Model):
-    """``[(conv - norm - relu) x N - 2x2 max pool] x M - (affine - relu) x K - affine - softmax``.
+    """``[(conv - norm - act) x N - 2x2 max pool] x M - (affine - act) x K - affine - softmax``.
 
     Stage ``s`` has ``num_filters[s]`` filters. With ``residual=True`` each stage is
     ``convs_per_stage / 2`` basic residual blocks (conv-bn-relu, conv-bn, shortcut, relu) with a
@@ -143,8 +145,11 @@ class ConvNet(Model):
     in global average pooling instead of max pooling.
 
     Parameters: conv ``W{i}, b{i}`` (and ``gamma{i}, beta{i}`` with normalisation), projections
-    ``Wproj{i}, bproj{i}``, then the affine layers ``W{j}, b{j}`` numbered after the convs. The
-    loss adds ``0.5 * reg * sum(W**2)`` over every weight whose name starts with W.
+    ``Wproj{i}, bproj{i}``, then the affine layers ``W{j}, b{j}`` numbered after the convs; an
+    activation with learnable parameters adds them to every conv and hidden affine layer
+    (PReLU: ``alpha{i}``, one slope per channel); maxout with k pieces gives those layers k
+    times the channels. The loss adds ``0.5 * reg * sum(W**2)`` over every weight whose name
+    starts with W. Residual stages use ReLU.
     """
 
     def __init__(
@@ -165,6 +170,7 @@ class ConvNet(Model):
         init="he",
         dtype=np.float32,
         seed=None,
+        activation="relu",
     ):
         """Builds the parameters.
 
@@ -185,8 +191,12 @@ class ConvNet(Model):
             init: 'he' (default), 'xavier' or None/'gaussian'.
             dtype: float32 (default) for training, float64 for gradient checks.
             seed: seeds the initialisation and the dropout masks.
+            activation: a name in ``visionblocks.layers.ACTIVATIONS`` (relu, elu, gelu, ...).
         """
         c, h, w = (int(v) for v in input_dim)
+        self.act, self.activation = activation_entry(activation), activation
+        if residual and activation != "relu":
+            raise ValueError(f"residual stages use relu; got activation={activation!r}")
         self.num_filters = [int(f) for f in num_filters]
         self.convs_per_stage = int(convs_per_stage)
         if normalization not in CONV_NORMALIZATIONS:
@@ -223,16 +233,18 @@ class ConvNet(Model):
         for s, f in enumerate(self.num_filters):
             for k in range(self.convs_per_stage):
                 i += 1
+                width = f * self.act.pieces  # maxout widens the convolution
                 self.params[f"W{i}"] = _conv_weight(
-                    self.rng, f, c_in, filter_size, weight_scale, init, dtype
+                    self.rng, width, c_in, filter_size, weight_scale, init, dtype
                 )
-                self.params[f"b{i}"] = np.zeros(f, dtype=dtype)
+                self.params[f"b{i}"] = np.zeros(width, dtype=dtype)
                 if normalization:
-                    self.params[f"gamma{i}"] = np.ones(f, dtype=dtype)
-                    self.params[f"beta{i}"] = np.zeros(f, dtype=dtype)
+                    self.params[f"gamma{i}"] = np.ones(width, dtype=dtype)
+                    self.params[f"beta{i}"] = np.zeros(width, dtype=dtype)
                     self.norm_params[i] = {"mode": "train"}
                     if normalization == "groupnorm":
                         self.norm_params[i]["G"] = self.groups
+                self._add_act_params(i, f)
                 if residual and k % 2 == 0 and c_in != f:
                     self.params[f"Wproj{i}"] = _conv_weight(
                         self.rng, f, c_in, 1, weight_scale, init, dtype
@@ -244,13 +256,30 @@ class ConvNet(Model):
         self.num_convs = i
         dims = [c_in if global_pool else c_in * h * w, *[int(d) for d in hidden_dims]]
         dims.append(int(num_classes))
+        last = i + len(dims) - 1
         for j, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:]), start=i + 1):
+            width = d_out * self.act.pieces if j < last else d_out
             self.params[f"W{j}"] = init_weight(
-                self.rng, (d_in, d_out), d_in, d_out, weight_scale, init, dtype
+                self.rng, (d_in, width), d_in, width, weight_scale, init, dtype
             )
-            self.params[f"b{j}"] = np.zeros(d_out, dtype=dtype)
+            self.params[f"b{j}"] = np.zeros(width, dtype=dtype)
+            if j < last:
+                self._add_act_params(j, d_out)
         self.num_affine = len(dims) - 1
         self.dropout_param = {"mode": "train", "p": dropout_keep, "rng": self.rng}
+
+    def _add_act_params(self, i, channels):
+        """The activation's learnable parameters of layer i (PReLU: alpha{i})."""
+        values = self.act.init_params(channels, self.dtype)
+        for (name, _), value in zip(self.act.params, values):
+            self.params[f"{name}{i}"] = value
+
+    def _act_params(self, i):
+        return [self.params[f"{name}{i}"] for name, _ in self.act.params]
+
+    def _grad_names(self, i, norm):
+        names = ["W", "b"] + (["gamma", "beta"] if norm else [])
+        return [f"{n}{i}" for n in names + [name for name, _ in self.act.params]]
 
     def buffers(self):
         if self.normalization != "batchnorm":
@@ -268,13 +297,12 @@ class ConvNet(Model):
             self.norm_params[int(key[len(name) :])][name] = np.asarray(value, self.dtype)
 
     def _conv_layer(self, h, i):
-        """One conv(-norm)-relu layer i on (N, C, H, W) maps; returns (out, cache)."""
+        """One conv(-norm)-activation layer i on (N, C, H, W) maps; returns (out, cache)."""
         p = self.params
-        if self.normalization is None:
-            return conv_relu_forward(h, p[f"W{i}"], p[f"b{i}"], self.conv_param)
-        return conv_norm_relu_forward(
-            h, p[f"W{i}"], p[f"b{i}"], p[f"gamma{i}"], p[f"beta{i}"], self.conv_param,
-            self.norm_params[i], self.normalization,
+        norm = (p[f"gamma{i}"], p[f"beta{i}"]) if self.normalization else (None, None)
+        return conv_norm_act_forward(
+            h, p[f"W{i}"], p[f"b{i}"], *norm, self.conv_param, self.norm_params.get(i),
+            self.normalization, self.activation, *self._act_params(i),
         )  # fmt: skip
 
     def _residual_layer(self, h, i):
@@ -317,7 +345,10 @@ class ConvNet(Model):
         first = self.num_convs + 1
         last = self.num_convs + self.num_affine
         for j in range(first, last):
-            h, cache = affine_relu_forward(h, self.params[f"W{j}"], self.params[f"b{j}"])
+            h, cache = affine_norm_act_forward(
+                h, self.params[f"W{j}"], self.params[f"b{j}"], None, None, None, None,
+                self.activation, *self._act_params(j),
+            )  # fmt: skip
             h, drop_cache = dropout_forward(h, self.dropout_param)
             caches.append(("fc", j, (cache, drop_cache)))
         scores, out_cache = affine_forward(h, self.params[f"W{last}"], self.params[f"b{last}"])
@@ -330,18 +361,16 @@ class ConvNet(Model):
         for kind, key, cache in reversed(caches):
             if kind == "fc":
                 dh = dropout_backward(dh, cache[1])
-                dh, grads[f"W{key}"], grads[f"b{key}"] = affine_relu_backward(dh, cache[0])
+                dh, *g = affine_norm_act_backward(dh, cache[0])
+                grads.update(zip(self._grad_names(key, False), g))
             elif kind == "pool":
                 dh = channels_last(dh.reshape(key))  # (N, C, H, W) as pooled
                 dh = max_pool_backward_fast(dh, cache)
             elif kind == "gap":
                 dh = global_avg_pool_backward(dh, cache)
-            elif kind == "conv" and self.normalization is None:
-                dh, grads[f"W{key}"], grads[f"b{key}"] = conv_relu_backward(dh, cache)
             elif kind == "conv":
-                dh, *g = conv_norm_relu_backward(dh, cache)
-                for name, value in zip(("W", "b", "gamma", "beta"), g):
-                    grads[f"{name}{key}"] = value
+                dh, *g = conv_norm_act_backward(dh, cache)
+                grads.update(zip(self._grad_names(key, self.normalization), g))
             else:
                 dh, *g = residual_block_backward(dh, cache)
                 names = [f"{k}{j}" for j in (key, key + 1) for k in ("W", "b", "gamma", "beta")]

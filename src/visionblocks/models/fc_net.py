@@ -1,4 +1,5 @@
-"""Fully-connected networks: {affine - [norm] - relu - [dropout]} x (L - 1) - affine - softmax."""
+"""Fully-connected networks: {affine - [norm] - activation - [dropout]} x (L - 1) - affine -
+softmax, with any registered activation (relu by default)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ import numpy as np
 from visionblocks.layers import (
     affine_backward,
     affine_forward,
-    affine_norm_relu_backward,
-    affine_norm_relu_forward,
-    affine_relu_backward,
-    affine_relu_forward,
+    affine_norm_act_backward,
+    affine_norm_act_forward,
     dropout_backward,
     dropout_forward,
     softmax_loss,
 )
+from visionblocks.layers.composite import activation_entry
 from visionblocks.models.base import Model
 from visionblocks.models.init import init_weight
 
@@ -22,10 +22,13 @@ NORMALIZATIONS = (None, "batchnorm", "layernorm")
 
 
 class FullyConnectedNet(Model):
-    """A fully-connected net of any depth with optional batch/layer norm and dropout.
+    """A fully-connected net of any depth with optional batch/layer norm, dropout and any
+    registered activation.
 
     Parameters are ``W1, b1, ..., WL, bL`` and, with normalisation, ``gamma1, beta1, ...`` for
-    the hidden layers. The loss is softmax cross-entropy plus ``0.5 * reg * sum(W**2)`` over the
+    the hidden layers; an activation with learnable parameters adds them per hidden layer
+    (PReLU: ``alpha1, alpha2, ...``). Maxout with k pieces widens each hidden affine layer to
+    k times its size. The loss is softmax cross-entropy plus ``0.5 * reg * sum(W**2)`` over the
     weights only.
     """
 
@@ -41,6 +44,7 @@ class FullyConnectedNet(Model):
         dtype=np.float32,
         seed=None,
         init=None,
+        activation="relu",
     ):
         """Builds the parameters.
 
@@ -55,6 +59,7 @@ class FullyConnectedNet(Model):
             dtype: float32 for training, float64 for gradient checks.
             seed: seeds the initialisation and the dropout masks.
             init: None/'gaussian', 'he' or 'xavier'.
+            activation: a name in ``visionblocks.layers.ACTIVATIONS`` (relu, elu, gelu, ...).
         """
         hidden_dims = [int(h) for h in hidden_dims]
         if any(h <= 0 for h in hidden_dims) or input_dim <= 0 or num_classes <= 1:
@@ -68,6 +73,8 @@ class FullyConnectedNet(Model):
             )
         if not 0 < dropout_keep_ratio <= 1:
             raise ValueError(f"dropout_keep_ratio must be in (0, 1], got {dropout_keep_ratio}")
+        self.act = activation_entry(activation)
+        self.activation = activation
         self.input_dim = int(input_dim)
         self.num_classes = int(num_classes)
         self.normalization = normalization
@@ -79,14 +86,18 @@ class FullyConnectedNet(Model):
         self.params = {}
         dims = [self.input_dim, *hidden_dims, self.num_classes]
         for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:]), start=1):
-            fan_out = d_out
+            hidden = i < self.num_layers
+            width = d_out * self.act.pieces if hidden else d_out  # maxout widens the affine
             self.params[f"W{i}"] = init_weight(
-                self.rng, (d_in, d_out), d_in, fan_out, weight_scale, init, dtype
+                self.rng, (d_in, width), d_in, width, weight_scale, init, dtype
             )
-            self.params[f"b{i}"] = np.zeros(d_out, dtype=dtype)
-            if normalization and i < self.num_layers:
-                self.params[f"gamma{i}"] = np.ones(d_out, dtype=dtype)
-                self.params[f"beta{i}"] = np.zeros(d_out, dtype=dtype)
+            self.params[f"b{i}"] = np.zeros(width, dtype=dtype)
+            if normalization and hidden:
+                self.params[f"gamma{i}"] = np.ones(width, dtype=dtype)
+                self.params[f"beta{i}"] = np.zeros(width, dtype=dtype)
+            if hidden:
+                for (name, _), value in zip(self.act.params, self.act.init_params(d_out, dtype)):
+                    self.params[f"{name}{i}"] = value
         self.dropout_param = {"mode": "train", "p": dropout_keep_ratio, "rng": self.rng}
         self.norm_params = [{"mode": "train"} for _ in range(self.num_layers - 1)]
 
@@ -113,15 +124,14 @@ class FullyConnectedNet(Model):
             p["mode"] = mode
         caches = []
         h = X
+        p = self.params
         for i in range(1, self.num_layers):
-            w, b = self.params[f"W{i}"], self.params[f"b{i}"]
-            if self.normalization:
-                g, be = self.params[f"gamma{i}"], self.params[f"beta{i}"]
-                h, cache = affine_norm_relu_forward(
-                    h, w, b, g, be, self.norm_params[i - 1], self.normalization
-                )
-            else:
-                h, cache = affine_relu_forward(h, w, b)
+            norm = (p[f"gamma{i}"], p[f"beta{i}"]) if self.normalization else (None, None)
+            act_params = [p[f"{name}{i}"] for name, _ in self.act.params]
+            h, cache = affine_norm_act_forward(
+                h, p[f"W{i}"], p[f"b{i}"], *norm, self.norm_params[i - 1], self.normalization,
+                self.activation, *act_params,
+            )  # fmt: skip
             drop_cache = None
             if self.use_dropout:
                 h, drop_cache = dropout_forward(h, self.dropout_param)
@@ -163,12 +173,10 @@ class FullyConnectedNet(Model):
             cache, drop_cache = caches[i - 1]
             if drop_cache is not None:
                 dh = dropout_backward(dh, drop_cache)
-            if self.normalization:
-                dh, grads[f"W{i}"], grads[f"b{i}"], grads[f"gamma{i}"], grads[f"beta{i}"] = (
-                    affine_norm_relu_backward(dh, cache)
-                )
-            else:
-                dh, grads[f"W{i}"], grads[f"b{i}"] = affine_relu_backward(dh, cache)
+            dh, *layer_grads = affine_norm_act_backward(dh, cache)
+            names = ["W", "b"] + (["gamma", "beta"] if self.normalization else [])
+            names += [name for name, _ in self.act.params]
+            grads.update({f"{name}{i}": g for name, g in zip(names, layer_grads)})
         weights = [f"W{i}" for i in range(1, self.num_layers + 1)]
         loss += self.l2_penalty(grads, weights)
         return loss, grads

@@ -10,6 +10,7 @@ into its torch twin and ``numpy_params`` copies them back, in the NumPy layout (
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,7 +101,7 @@ def bridge_case(case):
 
 def case_inputs(case, args, dtype=torch.float64):
     """Converts a row's NumPy arguments: float arrays become tensors (requiring grad when in
-    ``wrt``), integer arrays become tensors, the rest stays as it is."""
+    ``wrt``), integer arrays become tensors, param dicts are copied, the rest stays as it is."""
     out = []
     for name, a in zip(case.arg_names, args):
         if isinstance(a, np.ndarray) and a.dtype.kind == "f":
@@ -108,7 +109,7 @@ def case_inputs(case, args, dtype=torch.float64):
         elif isinstance(a, np.ndarray):
             out.append(torch.from_numpy(a))
         else:
-            out.append(a)
+            out.append(copy.deepcopy(a))  # a twin may write into a param dict
     return out
 
 

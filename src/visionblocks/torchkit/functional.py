@@ -4,15 +4,20 @@ Each twin takes the same arguments as its NumPy forward (including the ``*_param
 their conventions: dropout's ``p`` is the keep probability, batch norm's running statistics use
 ``running = momentum * running + (1 - momentum) * batch`` with the biased variance) and returns
 only the output; autograd gives the backward pass. Losses return the scalar loss. The
-convolution family lives in ``functional_conv`` and is re-exported here.
+convolution family lives in ``functional_conv`` and the norms in ``functional_norm``, both
+re-exported here; ``T`` is the namespace the layer registry's torch callables receive.
 """
 
 from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from visionblocks.layers.registry import ACTIVATIONS
 from visionblocks.torchkit.functional_conv import (  # noqa: F401  (re-exported twins)
     avg_pool,
     conv,
@@ -28,6 +33,7 @@ from visionblocks.torchkit.functional_conv import (  # noqa: F401  (re-exported 
     spatial_batchnorm,
     spatial_groupnorm,
 )
+from visionblocks.torchkit.functional_norm import batchnorm, layernorm  # noqa: F401
 
 
 def affine(x, w, b):
@@ -93,53 +99,6 @@ def dropout(x, dropout_param):
     return x * keep.to(x.dtype) / p
 
 
-def _norm_stats(x, axis):
-    mu = x.mean(dim=axis, keepdim=True)
-    var = ((x - mu) ** 2).mean(dim=axis, keepdim=True)  # biased, as in the NumPy engine
-    return mu, var
-
-
-def batchnorm(x, gamma, beta, bn_param):
-    """Batch normalisation over the batch axis, updating ``bn_param``'s running statistics.
-
-    Args:
-        x: (N, D) input.
-        gamma, beta: (D,) scale and shift.
-        bn_param: dict with mode, eps (1e-5), momentum (0.9), running_mean/running_var (D,)
-            (tensors or arrays; stored back as detached tensors).
-
-    Returns:
-        out: (N, D).
-    """
-    mode = bn_param.get("mode", "train")
-    eps = bn_param.get("eps", 1e-5)
-    momentum = bn_param.get("momentum", 0.9)
-    d = x.shape[1]
-    rm = torch.as_tensor(bn_param.get("running_mean", np.zeros(d)), dtype=x.dtype)
-    rv = torch.as_tensor(bn_param.get("running_var", np.ones(d)), dtype=x.dtype)
-    if mode == "train":
-        mu, var = _norm_stats(x, 0)
-        out = gamma * (x - mu) / torch.sqrt(var + eps) + beta
-        bn_param["running_mean"] = momentum * rm + (1 - momentum) * mu[0].detach()
-        bn_param["running_var"] = momentum * rv + (1 - momentum) * var[0].detach()
-        return out
-    if mode == "test":
-        return gamma * (x - rm) / torch.sqrt(rv + eps) + beta
-    raise ValueError(f"bn_param['mode'] must be 'train' or 'test', got {mode!r}")
-
-
-def layernorm(x, gamma, beta, ln_param):
-    """Layer normalisation of each example over its D features.
-
-    Args:
-        x: (N, D); gamma, beta: (D,); ln_param: dict with optional eps (1e-5).
-
-    Returns:
-        out: (N, D).
-    """
-    return F.layer_norm(x, (x.shape[1],), gamma, beta, eps=ln_param.get("eps", 1e-5))
-
-
 def affine_relu(x, w, b):
     """Affine then ReLU: x (N, ...), w (D, M), b (M,) -> (N, M)."""
     return relu(affine(x, w, b))
@@ -181,3 +140,54 @@ def softmax_loss(x, y, label_smoothing=0.0):
     """
     y = torch.as_tensor(y, device=x.device)
     return F.cross_entropy(x, y, label_smoothing=label_smoothing)
+
+
+#: The namespace of the registry's torch callables (``twin=lambda t: t.F.elu``).
+T = SimpleNamespace(torch=torch, F=F, TF=sys.modules[__name__])
+
+
+def activation(name):
+    """The torch twin ``f(x, *params)`` of the registered activation ``name``."""
+    entry = ACTIVATIONS[name]
+    fn = entry.twin(T)
+    if entry.pieces > 1:
+        return lambda x, *params: fn(x, entry.pieces)
+    return fn
+
+
+def affine_norm_act(x, w, b, gamma, beta, norm_param, norm, act, *act_params):
+    """Affine, optional batch/layer norm, any registered activation (``affine_norm_act_forward``).
+
+    Args:
+        x: (N, ...); w: (D, M); b, gamma, beta: (M,) (gamma/beta None without a norm).
+
+    Returns:
+        out: (N, M / pieces).
+    """
+    a = affine(x, w, b)
+    if norm == "batchnorm":
+        a = batchnorm(a, gamma, beta, norm_param)
+    elif norm == "layernorm":
+        a = layernorm(a, gamma, beta, norm_param)
+    elif norm is not None:
+        raise ValueError(f"norm must be None, 'batchnorm' or 'layernorm', got {norm!r}")
+    return activation(act)(a, *act_params)
+
+
+def conv_norm_act(x, w, b, gamma, beta, conv_param, norm_param, norm, act, *act_params):
+    """Convolution, optional spatial batch/group norm, any registered activation.
+
+    Args:
+        x: (N, C, H, W); w: (F, C, HH, WW); b, gamma, beta: (F,) (gamma/beta None: no norm).
+
+    Returns:
+        out: (N, F / pieces, H', W').
+    """
+    a = conv(x, w, b, conv_param)
+    if norm == "batchnorm":
+        a = spatial_batchnorm(a, gamma, beta, norm_param)
+    elif norm == "groupnorm":
+        a = spatial_groupnorm(a, gamma, beta, norm_param["G"], norm_param)
+    elif norm is not None:
+        raise ValueError(f"norm must be None, 'batchnorm' or 'groupnorm', got {norm!r}")
+    return activation(act)(a, *act_params)

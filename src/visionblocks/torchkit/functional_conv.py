@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from visionblocks.torchkit.functional_norm import batchnorm
+
 
 def conv(x, w, b, conv_param):
     """2-D convolution (cross-correlation) with zero padding.
@@ -67,8 +69,6 @@ def spatial_batchnorm(x, gamma, beta, bn_param):
     Returns:
         out: (N, C, H, W).
     """
-    from visionblocks.torchkit.functional import batchnorm
-
     n, c, h, w = x.shape
     flat = x.permute(0, 2, 3, 1).reshape(n * h * w, c)  # (N, C, H, W) -> (N*H*W, C)
     out = batchnorm(flat, gamma.reshape(c), beta.reshape(c), bn_param)

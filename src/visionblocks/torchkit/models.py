@@ -16,70 +16,13 @@ import torch
 from torch import nn
 
 from visionblocks import models as np_models
-from visionblocks.torchkit.bridge import load_numpy_params
-from visionblocks.torchkit.functional import softmax_loss
-
-
-def torch_dtype(dtype) -> torch.dtype:
-    """The torch dtype of a NumPy float dtype (float32 or float64)."""
-    return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[
-        np.dtype(dtype)
-    ]
-
-
-class TwinModel(nn.Module):
-    """What every twin shares: ``numpy_layout``, the classic L2 penalty and ``loss``."""
-
-    reg: float = 0.0
-
-    @classmethod
-    def from_numpy(cls, np_model):
-        """A twin with the NumPy model's architecture, weights and running statistics."""
-        twin = cls.__new__(cls)
-        nn.Module.__init__(twin)
-        return twin._adopt(np_model)
-
-    def _adopt(self, ref):
-        """Builds the modules for ``ref`` and copies its weights and running statistics in.
-        Modules draw their default initialisation from torch's global generator, which is
-        forked here so that making a twin leaves the caller's random state alone."""
-        with torch.random.fork_rng(devices=[]):
-            self._build(ref)
-        self.to(torch_dtype(ref.dtype))
-        return load_numpy_params(self, ref.params, ref.buffers())
-
-    def _build(self, ref):
-        """Creates the modules for the NumPy model ``ref``'s architecture."""
-        raise NotImplementedError
-
-    def numpy_layout(self):
-        """Where the NumPy names live in ``state_dict()``.
-
-        Returns:
-            (params, buffers): dicts NumPy name -> (state_dict key, transposed).
-        """
-        raise NotImplementedError
-
-    def l2_penalty(self):
-        """``0.5 * reg * sum(W**2)`` over the weights (the NumPy ``W*`` params) as a tensor."""
-        if not self.reg:
-            return torch.zeros((), device=next(self.parameters()).device)
-        state = dict(self.named_parameters())
-        keys = [key for name, (key, _) in self.numpy_layout()[0].items() if name.startswith("W")]
-        return 0.5 * self.reg * sum((state[k] ** 2).sum() for k in keys)
-
-    def loss(self, X, y=None):
-        """Scores, or the softmax loss plus the L2 penalty, like the NumPy ``loss(X, y)``.
-
-        Args:
-            X: (N, ...) input tensor.
-            y: (N,) labels, or None.
-
-        Returns:
-            scores (N, num_classes) when y is None, else the scalar loss (call ``backward``).
-        """
-        scores = self(X)
-        return scores if y is None else softmax_loss(scores, y) + self.l2_penalty()
+from visionblocks.torchkit.models_cnn import TWINS as CONV_TWINS
+from visionblocks.torchkit.twin_base import (  # noqa: F401  (re-exported)
+    Activation,
+    TwinModel,
+    act_layout,
+    torch_dtype,
+)
 
 
 class FullyConnectedNet(TwinModel):
@@ -112,6 +55,7 @@ class FullyConnectedNet(TwinModel):
     def _build(self, ref):
         self.reg, self.normalization = ref.reg, ref.normalization
         self.num_layers = ref.num_layers
+        self.activation = ref.activation
         keep = ref.dropout_param["p"]
         self.hidden = nn.ModuleList()
         for i in range(1, self.num_layers):
@@ -122,7 +66,7 @@ class FullyConnectedNet(TwinModel):
                 block.add_module("norm", nn.BatchNorm1d(d_out, eps=1e-5, momentum=0.1))
             elif self.normalization == "layernorm":
                 block.add_module("norm", nn.LayerNorm(d_out, eps=1e-5))
-            block.add_module("relu", nn.ReLU())
+            block.add_module("act", Activation(self.activation, d_out // ref.act.pieces))
             if keep != 1:
                 block.add_module("dropout", nn.Dropout(1.0 - keep))
             self.hidden.append(block)
@@ -139,6 +83,7 @@ class FullyConnectedNet(TwinModel):
             if self.normalization == "batchnorm":
                 buffers[f"running_mean{i}"] = (f"{pre}.norm.running_mean", False)
                 buffers[f"running_var{i}"] = (f"{pre}.norm.running_var", False)
+            params.update(act_layout(f"{pre}.act", self.activation, i))
         last = self.num_layers
         params[f"W{last}"], params[f"b{last}"] = ("out.weight", True), ("out.bias", False)
         return params, buffers
@@ -178,11 +123,7 @@ def twin_of(np_model) -> TwinModel:
         TypeError: the model's class has no twin.
     """
     twins = {np_models.FullyConnectedNet: FullyConnectedNet, np_models.TwoLayerNet: TwoLayerNet}
-    try:
-        from visionblocks.torchkit.models_cnn import TWINS
-    except ImportError:  # the NumPy conv models are not there
-        TWINS = {}
-    twins.update(TWINS)
+    twins.update(CONV_TWINS)
     cls = twins.get(type(np_model))
     if cls is None:
         raise TypeError(f"{type(np_model).__name__} has no torch twin")

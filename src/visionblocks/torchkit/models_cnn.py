@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from visionblocks.models import cnn as np_cnn
-from visionblocks.torchkit.models import TwinModel
+from visionblocks.torchkit.twin_base import Activation, TwinModel, act_layout
 
 
 class ThreeLayerConvNet(TwinModel):
@@ -104,6 +104,8 @@ class ConvNet(TwinModel):
         self.residual, self.global_pool = ref.residual, ref.global_pool
         self.num_filters, self.convs_per_stage = list(ref.num_filters), ref.convs_per_stage
         self.num_convs, self.num_affine = ref.num_convs, ref.num_affine
+        self.activation, pieces = ref.activation, ref.act.pieces
+        self.acts = nn.ModuleDict()
         pad = ref.conv_param["pad"]
         self.convs, self.norms, self.projs = nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict()
         for i in range(1, self.num_convs + 1):
@@ -115,9 +117,13 @@ class ConvNet(TwinModel):
                 self.norms[str(i)] = nn.GroupNorm(ref.groups, f, eps=1e-5)
             if f"Wproj{i}" in p:
                 self.projs[str(i)] = nn.Conv2d(c, f, 1)
+            if not self.residual:
+                self.acts[str(i)] = Activation(self.activation, f // pieces)
         self.fcs = nn.ModuleDict()
         for j in range(self.num_convs + 1, self.num_convs + self.num_affine + 1):
             self.fcs[str(j)] = nn.Linear(*p[f"W{j}"].shape)
+            if j < self.num_convs + self.num_affine:
+                self.acts[str(j)] = Activation(self.activation, p[f"W{j}"].shape[1] // pieces)
         self.dropout = nn.Dropout(1.0 - ref.dropout_param["p"])
 
     def numpy_layout(self):
@@ -138,6 +144,8 @@ class ConvNet(TwinModel):
                 params[f"bproj{i}"] = (f"projs.{i}.bias", False)
         for j in self.fcs:
             params[f"W{j}"], params[f"b{j}"] = (f"fcs.{j}.weight", True), (f"fcs.{j}.bias", False)
+        for i in self.acts:
+            params.update(act_layout(f"acts.{i}", self.activation, i))
         return params, buffers
 
     def _conv_norm(self, h, i):
@@ -156,16 +164,16 @@ class ConvNet(TwinModel):
                     h, i = torch.relu(z + shortcut), i + 2
             else:
                 for _ in range(self.convs_per_stage):
-                    h, i = torch.relu(self._conv_norm(h, i)), i + 1
+                    h, i = self.acts[str(i)](self._conv_norm(h, i)), i + 1
             if self.global_pool and s == last_stage:
                 h = h.mean(dim=(2, 3))  # (N, C, H, W) -> (N, C)
             else:
                 h = torch.max_pool2d(h, 2, 2)  # (N, C, H, W) -> (N, C, H/2, W/2)
         h = h.flatten(1)  # (N, C, H, W) -> (N, C*H*W)
-        fcs = list(self.fcs.values())
-        for fc in fcs[:-1]:
-            h = self.dropout(torch.relu(fc(h)))
-        return fcs[-1](h)
+        keys = list(self.fcs)
+        for j in keys[:-1]:
+            h = self.dropout(self.acts[j](self.fcs[j](h)))
+        return self.fcs[keys[-1]](h)
 
 
 #: NumPy model class -> its twin class (used by ``twin_of``).

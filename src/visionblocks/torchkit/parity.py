@@ -1,106 +1,118 @@
-"""The parity table: each row of the gradient-check table (``LAYER_CASES``) against its torch
-twin in ``torchkit.functional``, outputs and every gradient, in float64.
+"""The parity tables, generated from the layer registry: each entry's NumPy pair against its
+torch twin, and against an independent torch reference, outputs and every gradient, in float64.
 
-A row's twin is found in ``CASE_TWINS`` (for rows whose forward fixes extra arguments) or, when
-the row's forward is a public ``<base>_forward[_variant]`` (or the loss ``<name>``), as
-``functional.<base>``. A row with neither has no twin, and ``twin_for`` says so.
+An entry's twin is ``entry.twin(T)`` (``T`` the namespace of ``torchkit.functional``); its
+reference is ``entry.reference(T)``, or the twin itself when the twin is torch's own function.
+An entry whose twin is our own code needs a reference, or a ``no_reference`` reason.
 """
 
 from __future__ import annotations
-
-import re
 
 import numpy as np
 import torch
 
 from visionblocks.gradcheck import analytic_grads
-from visionblocks.torchkit import functional as TF
 from visionblocks.torchkit.bridge import case_inputs
+from visionblocks.torchkit.functional import T
 
 
-def _bn(fn):
-    return lambda x, g, b: fn(x, g, b, {"mode": "train"})
+def is_ours(fn) -> bool:
+    """Whether a torch callable is visionblocks code (so it cannot be its own reference)."""
+    return (getattr(fn, "__module__", None) or "").startswith("visionblocks")
 
 
-def _norm_relu(norm):
-    return lambda x, w, b, g, be: TF.affine_norm_relu(x, w, b, g, be, {}, norm)
-
-
-_POOL_2x2 = {"pool_height": 2, "pool_width": 2, "stride": 2}
-
-
-def _residual(stride):
-    return lambda *a: TF.residual_block(*a[:9], {"stride": stride}, *a[9:])
-
-
-#: row name -> twin taking the row's arguments (as tensors where the row has float arrays).
-CASE_TWINS = {
-    "leaky_relu": lambda x: TF.leaky_relu(x, 0.1),
-    "batchnorm": _bn(TF.batchnorm),
-    "batchnorm_alt": _bn(TF.batchnorm),
-    "layernorm": lambda x, g, b: TF.layernorm(x, g, b, {}),
-    "affine_batchnorm_relu": _norm_relu("batchnorm"),
-    "affine_layernorm_relu": _norm_relu("layernorm"),
-    # convolutional rows (gradcheck_cases_conv)
-    "conv_relu_pool": lambda x, w, b, cp: TF.conv_relu_pool(x, w, b, cp, dict(_POOL_2x2)),
-    "spatial_batchnorm": _bn(TF.spatial_batchnorm),
-    "spatial_groupnorm": lambda x, g, b: TF.spatial_groupnorm(x, g, b, 2, {}),
-    "conv_bn_relu": lambda x, w, b, g, be: TF.conv_bn_relu(x, w, b, g, be, {"pad": 1}, {}),
-    "conv_groupnorm_relu": lambda x, w, b, g, be: TF.conv_norm_relu(
-        x, w, b, g, be, {"pad": 1}, {"G": 2}, "groupnorm"
-    ),
-    "residual_block": _residual(1),
-    "residual_block_proj": _residual(2),
-}
-_FORWARD_NAME = re.compile(r"^(?P<base>\w+?)_forward(_\w+)?$")
-
-
-def twin_for(case):
-    """The torch twin of a gradient-check row.
+def twin_for(entry):
+    """The torch twin of a registry entry.
 
     Raises:
-        KeyError: the row has no twin (add one to ``CASE_TWINS`` or ``functional``).
+        KeyError: the entry has no twin (give its registry entry ``twin=``).
     """
-    if case.name in CASE_TWINS:
-        return CASE_TWINS[case.name]
-    fname = getattr(case.forward, "__name__", "")
-    match = _FORWARD_NAME.match(fname)  # conv_forward_fast -> conv, avg_pool_forward -> avg_pool
-    base = match.group("base") if match else fname
-    if base in (case.name, case.name.rsplit("_", 1)[0]) or match:
-        if hasattr(TF, base):
-            return getattr(TF, base)
-    raise KeyError(
-        f"gradient-check row {case.name!r} has no torch twin: add it to "
-        "visionblocks.torchkit.parity.CASE_TWINS (or functional)"
-    )
+    if entry.twin is None:
+        raise KeyError(f"layer {entry.name!r} has no torch twin: give its registry entry twin=...")
+    return entry.twin(T)
 
 
-def parity_errors(case, seed: int = 0) -> dict[str, float]:
-    """Runs a row in NumPy and through its twin in float64 and compares.
+def reference_for(entry):
+    """The independent torch reference of a registry entry.
+
+    Raises:
+        KeyError: the twin is our own code and the entry gives neither a ``reference`` nor a
+            ``no_reference`` reason; or (with the reason) there is no reference to give.
+    """
+    if entry.reference is not None:
+        return entry.reference(T)
+    if entry.no_reference:
+        raise KeyError(f"layer {entry.name!r} has no torch reference: {entry.no_reference}")
+    twin = twin_for(entry)
+    if is_ours(twin):
+        raise KeyError(
+            f"layer {entry.name!r}: its twin is our own code, so its registry entry needs an "
+            "independent reference=... (or a no_reference reason)"
+        )
+    return twin
+
+
+def _rel(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        return float("inf")
+    scale = np.maximum(1.0, np.maximum(np.abs(a), np.abs(b)))
+    return float(np.max(np.abs(a - b) / scale)) if a.size else 0.0
+
+
+def compare(entry, fn, seed: int = 0) -> dict[str, float]:
+    """Runs an entry in NumPy and through the torch function ``fn`` in float64 and compares.
 
     Returns:
-        {'out': max relative error of the outputs, <arg>: of each gradient in ``case.wrt``};
+        {'out': max relative error of the outputs, <arg>: of each gradient in ``entry.wrt``};
         relative errors use ``|a - b| / max(1, |a|, |b|)`` element-wise.
     """
-    args = case.make_args(np.random.default_rng(seed))
-    out, dout, grads = analytic_grads(case, args)
-    targs = case_inputs(case, args)
-    ref = twin_for(case)(*targs)
-    if case.is_loss:
+    args = entry.make_args(np.random.default_rng(seed))
+    out, dout, grads = analytic_grads(entry, args)
+    targs = case_inputs(entry, entry.make_args(np.random.default_rng(seed)))
+    ref = fn(*targs)
+    if entry.is_loss:
         ref.backward()
     else:
         ref.backward(torch.from_numpy(np.asarray(dout)))
-
-    def err(a, b):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        if a.shape != b.shape:
-            return float("inf")
-        scale = np.maximum(1.0, np.maximum(np.abs(a), np.abs(b)))
-        return float(np.max(np.abs(a - b) / scale)) if a.size else 0.0
-
-    errors = {"out": err(out, ref.detach().numpy())}
-    for name in case.wrt:
-        t = targs[case.arg_names.index(name)]
+    errors = {"out": _rel(out, ref.detach().numpy())}
+    for name in entry.wrt:
+        t = targs[entry.arg_names.index(name)]
         tgrad = t.grad.numpy() if t.grad is not None else np.zeros(tuple(t.shape))
-        errors[name] = err(grads[name], tgrad)
+        errors[name] = _rel(grads[name], tgrad)
     return errors
+
+
+def parity_errors(entry, seed: int = 0) -> dict[str, float]:
+    """NumPy pair vs torch twin (``compare`` with ``twin_for(entry)``)."""
+    return compare(entry, twin_for(entry), seed)
+
+
+def reference_errors(entry, seed: int = 0) -> dict[str, float]:
+    """NumPy pair vs independent torch reference (``compare`` with ``reference_for(entry)``)."""
+    return compare(entry, reference_for(entry), seed)
+
+
+#: Bound of the float64 agreement with torch (outputs and gradients).
+PARITY_TOL = 1e-9
+
+
+def parity_table(entries, seed: int = 0) -> list[tuple[str, float, float | None, bool]]:
+    """Rows (layer, max error vs the twin, max error vs the reference or None, passed)."""
+    rows = []
+    for entry in entries:
+        twin = max(parity_errors(entry, seed).values())
+        ref = None if entry.no_reference else max(reference_errors(entry, seed).values())
+        ok = twin < PARITY_TOL and (ref is None or ref < PARITY_TOL)
+        rows.append((entry.name, twin, ref, ok))
+    return rows
+
+
+def format_parity_table(rows) -> str:
+    """Formats ``parity_table`` rows as an aligned text table."""
+    lines = [f"{'layer':<24} {'vs twin':>9} {'vs torch ref':>12} {'bound':>7}  result"]
+    for name, twin, ref, ok in rows:
+        ref_text = "   (random)" if ref is None else f"{ref:>12.1e}"
+        lines.append(f"{name:<24} {twin:>9.1e} {ref_text:>12} {PARITY_TOL:>7.0e}  "
+                     f"{'ok' if ok else 'FAIL'}")  # fmt: skip
+    return "\n".join(lines)
