@@ -26,7 +26,7 @@ def test_train_writes_the_run_directory_and_evaluate_agrees(tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     assert config["model"] == {"name": "fc", "hidden_dims": [32], "normalization": "batchnorm",
                                "dropout_keep": 0.9, "init": "he", "weight_scale": 0.01,
-                               "reg": 0.0}  # fmt: skip
+                               "reg": 0.0, "activation": "relu"}  # fmt: skip
     assert (out / "best.npz").exists() and (out / "last.json").exists()
     assert main(["evaluate", str(out)]) == 0
     assert capsys.readouterr().out.strip() == printed[-1]

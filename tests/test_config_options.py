@@ -3,6 +3,7 @@ before the run directory exists; both TOML layouts; ``visionblocks models``."""
 
 import json
 
+import numpy as np
 import pytest
 
 from visionblocks.cli import main, peek_model
@@ -82,6 +83,13 @@ def test_unknown_arch_option_is_an_error_in_both_layouts(tmp_path, capsys):
         (["--model", "resnet"], "model 'resnet' runs on the torch engine only"),
         (["--model", "knn", "--engine", "torch"], "model 'knn' runs on the numpy engine only"),
         (["--learning-rate", "0.1"], "unknown option(s) --learning-rate"),
+        (["--model", "knn", "--activation", "elu"], "option 'activation' is not an option of "
+         "model 'knn'; it is taken by: fc, convnet"),
+        (["--model", "twolayer", "--activation", "elu"], "option 'activation' is not an option "
+         "of model 'twolayer'; it is taken by: fc, convnet"),
+        (["--activation", "swish"], "option activation: expected one of 'relu', "),
+        (["--model", "convnet", "--residual", "true", "--activation", "elu"], "option "
+         "activation: residual stages use relu, got 'elu'"),
     ],
 )  # fmt: skip
 def test_options_a_model_or_engine_does_not_take_are_errors(tmp_path, capsys, argv, message):
@@ -105,6 +113,17 @@ def test_the_numpy_engine_refuses_erase_no_more_and_a_bad_model_option_leaves_no
     ]
 
 
+def test_activation_reaches_the_model_from_flags_and_toml():
+    from visionblocks.runs import build_model
+
+    data = {"X_train": np.zeros((2, 1, 8, 8), np.float32), "class_names": list("abcdefghij")}
+    cfg = config_from_dict({}, cli={"model": "convnet", "num_filters": "4", "activation": "elu"})
+    assert build_model(cfg, data).activation == "elu"
+    cfg = config_from_dict({"model": {"name": "fc", "activation": "prelu"}})
+    assert "alpha1" in build_model(cfg, data).params
+    assert build_model(config_from_dict({}), data).activation == "relu"  # the default
+
+
 def test_config_json_records_the_validated_typed_options(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text(
@@ -118,7 +137,7 @@ def test_config_json_records_the_validated_typed_options(tmp_path, capsys):
     assert saved["lr_decay"] == 1.0 and isinstance(saved["lr_decay"], float)  # an int is a number
     assert saved["model"] == {"name": "fc", "hidden_dims": [8], "normalization": None,
                               "dropout_keep": 1.0, "weight_scale": 0.01, "init": "he",
-                              "reg": 0.0}  # fmt: skip
+                              "activation": "relu", "reg": 0.0}  # fmt: skip
     assert "label_smoothing" not in saved and "k" not in saved  # only what this run takes
     assert config_from_dict(saved).to_dict() == saved  # and it reads back unchanged
 

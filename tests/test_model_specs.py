@@ -17,13 +17,17 @@ VARIANTS = {
     "twolayer": [{}, {"hidden_dims": [12]}],
     "fc": [{}, {"hidden_dims": [12, 9], "normalization": "batchnorm", "dropout_keep": 0.5},
            {"hidden_dims": [5], "normalization": "layernorm"}],
+    "fc-activations": [{"hidden_dims": [6, 4], "activation": a, "normalization": "batchnorm"}
+                       for a in ("elu", "gelu", "selu", "prelu", "maxout")],
     "threelayer": [{}, {"num_filters": 4, "filter_size": 3, "hidden_dim": 10}],
     "convnet": [{}, {"normalization": "none", "hidden_dims": [], "num_filters": [4]},
                 {"normalization": "groupnorm", "groups": 2, "num_filters": [4, 6]},
                 {"residual": True, "global_pool": True, "num_filters": [4, 8],
                  "dropout_keep": 0.5}],
+    "convnet-activations": [{"num_filters": [4], "hidden_dims": [6], "activation": a}
+                            for a in ("elu", "prelu", "maxout")],
 }  # fmt: skip
-CASES = [(name, o) for name, variants in VARIANTS.items() for o in variants]
+CASES = [(name.split("-")[0], o) for name, variants in VARIANTS.items() for o in variants]
 
 
 def _cfg(name, options):

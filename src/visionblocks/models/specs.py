@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from visionblocks.analysis.layers import (
+    Activation,
     AdaptiveAvgPool2d,
     Conv2d,
     Dropout,
@@ -23,6 +24,7 @@ from visionblocks.analysis.layers import (
     Residual,
 )
 from visionblocks.errors import ConfigError
+from visionblocks.layers import ACTIVATIONS
 from visionblocks.model_registry import ModelSpec, register
 from visionblocks.models.cnn import ConvNet, ThreeLayerConvNet
 from visionblocks.models.fc_net import FullyConnectedNet, TwoLayerNet
@@ -49,18 +51,35 @@ INIT = Option("init", "str", "he", "weight init: he, xavier or none (Gaussian, -
               optional=True, choices=("he", "xavier", "gaussian"))  # fmt: skip
 DROPOUT_KEEP = Option("dropout_keep", "float", 1.0, "dropout keep probability (1 = no dropout)",
                       low=0, high=1, low_open=True)  # fmt: skip
+ACTIVATION = Option(
+    "activation", "str", "relu", "activation of the hidden layers: "
+    + ", ".join(ACTIVATIONS.names()), choices=tuple(ACTIVATIONS.names()),
+)  # fmt: skip
 INIT_OPTIONS = (WEIGHT_SCALE, INIT, REG)
 NORM_NAMES = {"batchnorm": "batch", "layernorm": "layer", "groupnorm": "group"}
 
 
-def _hidden_profile(hidden_dims, normalization, keep, num_classes) -> list:
-    """(affine - [norm] - relu - [dropout]) x K - affine, as analysis layer specs."""
+def _pieces(activation) -> int:
+    """Outputs per unit of the layer before the activation (maxout widens it)."""
+    return ACTIVATIONS[activation].pieces
+
+
+def _act(activation, name):
+    """The analysis spec of an activation: ReLU, or one with its parameters and pieces."""
+    if activation == "relu":
+        return ReLU(name=name)
+    entry = ACTIVATIONS[activation]
+    return Activation(activation, len(entry.params), entry.pieces, name=name)
+
+
+def _hidden_profile(hidden_dims, normalization, keep, num_classes, activation="relu") -> list:
+    """(affine - [norm] - activation - [dropout]) x K - affine, as analysis layer specs."""
     layers = []
     for j, h in enumerate(hidden_dims, start=1):
-        layers.append(Linear(h, name=f"affine{j}"))
+        layers.append(Linear(h * _pieces(activation), name=f"affine{j}"))
         if normalization:
             layers.append(Norm(NORM_NAMES[normalization], name=f"norm{j}"))
-        layers.append(ReLU(name=f"relu{j}"))
+        layers.append(_act(activation, f"{activation}{j}"))
         if keep < 1:
             layers.append(Dropout(1 - keep, name=f"dropout{j}"))
     layers.append(Linear(num_classes, name="scores"))
@@ -100,7 +119,7 @@ def _fc_kwargs(o, shape, num_classes, seed):
         hidden_dims=list(o["hidden_dims"]), input_dim=int(np.prod(shape)),
         num_classes=num_classes, dropout_keep_ratio=o["dropout_keep"],
         normalization=o["normalization"], reg=o["reg"], weight_scale=o["weight_scale"],
-        seed=seed, init=o["init"],
+        seed=seed, init=o["init"], activation=o["activation"],
     )  # fmt: skip
 
 
@@ -114,6 +133,7 @@ FC = register(ModelSpec(
         Option("normalization", "str", None, "none, batchnorm or layernorm", optional=True,
                choices=("batchnorm", "layernorm")),
         DROPOUT_KEEP,
+        ACTIVATION,
         *INIT_OPTIONS,
     ),
     uses=TRAINED,
@@ -121,7 +141,7 @@ FC = register(ModelSpec(
     numpy_class=FullyConnectedNet,
     twin="visionblocks.torchkit.models:FullyConnectedNet",
     profile=lambda o, shape, c: _hidden_profile(
-        o["hidden_dims"], o["normalization"], o["dropout_keep"], c
+        o["hidden_dims"], o["normalization"], o["dropout_keep"], c, o["activation"]
     ),
 ))  # fmt: skip
 
@@ -170,11 +190,13 @@ def _convnet_kwargs(o, shape, num_classes, seed):
         num_classes=num_classes, filter_size=o["filter_size"],
         normalization=o["normalization"], groups=o["groups"], residual=o["residual"],
         global_pool=o["global_pool"], dropout_keep=o["dropout_keep"], reg=o["reg"],
-        weight_scale=o["weight_scale"], init=o["init"], seed=seed,
+        weight_scale=o["weight_scale"], init=o["init"], seed=seed, activation=o["activation"],
     )  # fmt: skip
 
 
 def _convnet_check(o, given):
+    if o["residual"] and o["activation"] != "relu":
+        raise ConfigError(f"option activation: residual stages use relu, got {o['activation']!r}")
     if o["residual"] and (o["normalization"] != "batchnorm" or o["convs_per_stage"] % 2):
         raise ConfigError("option residual: residual stages need normalization = 'batchnorm' "
                           f"and an even convs_per_stage, got {o['normalization']!r} and "
@@ -190,7 +212,7 @@ def _conv_norm(f, k, norm, name):
 
 
 def _convnet_profile(o, shape, num_classes):
-    k, norm = o["filter_size"], o["normalization"]
+    k, norm, act = o["filter_size"], o["normalization"], o["activation"]
     layers, c_in = [], shape[0]
     stages = o["num_filters"]
     for s, f in enumerate(stages, start=1):
@@ -203,13 +225,14 @@ def _convnet_profile(o, shape, num_classes):
                 c_in = f
         else:
             for i in range(1, o["convs_per_stage"] + 1):
-                layers += [*_conv_norm(f, k, norm, f"{s}_{i}"), ReLU(name=f"relu{s}_{i}")]
+                conv = _conv_norm(f * _pieces(act), k, norm, f"{s}_{i}")
+                layers += [*conv, _act(act, f"{act}{s}_{i}")]
             c_in = f
         if o["global_pool"] and s == len(stages):
             layers += [AdaptiveAvgPool2d(1, name="global_pool"), Flatten(name="flatten")]
         else:
             layers.append(MaxPool2d(2, 2, name=f"pool{s}"))
-    return layers + _hidden_profile(o["hidden_dims"], None, o["dropout_keep"], num_classes)
+    return layers + _hidden_profile(o["hidden_dims"], None, o["dropout_keep"], num_classes, act)
 
 
 CONVNET = register(ModelSpec(
@@ -225,9 +248,10 @@ CONVNET = register(ModelSpec(
         Option("normalization", "str", "batchnorm", "after each conv: batchnorm, groupnorm "
                "or none", optional=True, choices=("batchnorm", "groupnorm")),
         _positive("groups", 8, "G of group norm (divides every num_filters)"),
-        Option("residual", "bool", False, "stages of residual blocks (needs batchnorm)"),
+        Option("residual", "bool", False, "stages of residual blocks (needs batchnorm, relu)"),
         Option("global_pool", "bool", False, "end the last stage in global average pooling"),
         DROPOUT_KEEP,
+        ACTIVATION,
         *INIT_OPTIONS,
     ),
     uses=TRAINED,

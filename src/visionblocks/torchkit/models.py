@@ -41,6 +41,7 @@ class FullyConnectedNet(TwinModel):
         dtype=np.float32,
         seed=None,
         init=None,
+        activation="relu",
     ):
         """Same arguments as the NumPy model (see its docstring); dropout_keep_ratio is a keep
         probability, as there."""
@@ -48,7 +49,7 @@ class FullyConnectedNet(TwinModel):
         ref = np_models.FullyConnectedNet(
             hidden_dims=hidden_dims, input_dim=input_dim, num_classes=num_classes,
             dropout_keep_ratio=dropout_keep_ratio, normalization=normalization, reg=reg,
-            weight_scale=weight_scale, dtype=dtype, seed=seed, init=init,
+            weight_scale=weight_scale, dtype=dtype, seed=seed, init=init, activation=activation,
         )  # fmt: skip
         self._adopt(ref)
 
@@ -111,7 +112,7 @@ class TwoLayerNet(FullyConnectedNet):
         init=None,
     ):
         super().__init__(
-            [hidden_dim], input_dim=input_dim, num_classes=num_classes, reg=reg,
+            hidden_dims=[hidden_dim], input_dim=input_dim, num_classes=num_classes, reg=reg,
             weight_scale=weight_scale, dtype=dtype, seed=seed, init=init,
         )  # fmt: skip
 

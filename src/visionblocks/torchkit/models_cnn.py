@@ -86,6 +86,7 @@ class ConvNet(TwinModel):
         init="he",
         dtype=np.float32,
         seed=None,
+        activation="relu",
     ):
         """Same arguments as the NumPy model (``dropout_keep`` is a keep probability)."""
         super().__init__()
@@ -94,7 +95,7 @@ class ConvNet(TwinModel):
             hidden_dims=hidden_dims, num_classes=num_classes, filter_size=filter_size,
             normalization=normalization, groups=groups, residual=residual,
             global_pool=global_pool, dropout_keep=dropout_keep, reg=reg,
-            weight_scale=weight_scale, init=init, dtype=dtype, seed=seed,
+            weight_scale=weight_scale, init=init, dtype=dtype, seed=seed, activation=activation,
         )  # fmt: skip
         self._adopt(ref)
 
