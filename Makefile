@@ -9,16 +9,22 @@ DEV := $(VENV)/.stamp-dev
 .PHONY: demo test lint format data bench clean chromium
 
 $(PY):
+	@echo "== creating the virtual environment $(VENV) (once)"
 	$(PYTHON) -m venv $(VENV)
 
 $(CORE): pyproject.toml | $(PY)
+	@echo "== installing visionblocks with numpy, tqdm and scikit-learn (for the embedded digits) into $(VENV) (first run only)"
 	$(PIP) -e ".[digits]"
+	@echo "== installed"
 	touch $@
 
 # torch first: the pinned range takes the local CPU build, never the CUDA wheels.
 $(DEV): pyproject.toml | $(PY)
+	@echo "== installing PyTorch 2.13 (CPU build, about 200 MB) into $(VENV) (first run only; the largest download)"
 	$(PIP) "torch>=2.13,<2.14"
+	@echo "== installing the test tools and oracles: pytest, hypothesis, ruff, scikit-learn, matplotlib, pycocotools, tensorboard"
 	$(PIP) -e ".[digits,plots,torch,dev]"
+	@echo "== installed"
 	touch $@ $(CORE)
 
 demo: $(CORE)
@@ -35,10 +41,13 @@ format: $(DEV)
 
 # The report test renders report.html in headless Chromium (Debian's package; CI runs as root).
 chromium:
-	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null || { echo "== installing Debian's chromium with apt-get (for the report rendering test; first run only)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# Every test oracle is installed here, so a test that would skip for a missing one fails instead.
 test: lint chromium
-	MPLBACKEND=Agg $(PY) -m pytest -q -n 2 --durations=10
+	@echo "== running the tests on 2 workers"
+	VISIONBLOCKS_REQUIRE_ORACLES=1 MPLBACKEND=Agg $(PY) -m pytest -q -n 2 --durations=10
 
 data:
 	@if command -v apt-get >/dev/null 2>&1; then \

@@ -117,7 +117,7 @@ def test_torch_to_numpy_after_a_torch_update(rng):
 
 
 def test_twins_start_from_the_numpy_initialisation():
-    a = TwoLayerNet(20, 8, 3, seed=5, init="xavier")
+    a = TwoLayerNet(20, 8, 3, seed=5, init="xavier", dtype=np.float32)  # the twin's default
     twin = tm.TwoLayerNet(20, 8, 3, seed=5, init="xavier")
     got = numpy_params(twin)
     assert set(got) == set(a.params) == {"W1", "b1", "W2", "b2"}

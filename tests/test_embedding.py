@@ -81,3 +81,15 @@ def test_plot_embedding_draws_one_scatter_per_present_class(tmp_path, rng, monke
     assert len(ax.collections) == 3 and len(ax.artists) == 5
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "c"]
     real_close(captured["fig"])
+
+
+def test_embed_tsne_reports_progress(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--hidden-dims", "16", "--epochs", "1",
+                 "--out", str(out)]) == 0  # fmt: skip
+    capsys.readouterr()
+    args = ["embed", str(out), "--method", "tsne", "--num", "200", "--queries", "0"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "t-SNE of 200 points" in printed and "[t-SNE] Iteration 50:" in printed
+    assert "t-SNE done in" in printed and "wrote" in printed

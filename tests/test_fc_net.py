@@ -61,8 +61,12 @@ def test_regularisation_adds_half_reg_sum_of_squared_weights(rng):
 def test_two_layer_net_has_classic_params_and_scores(rng):
     model = TwoLayerNet(input_dim=12, hidden_dim=8, num_classes=3, seed=0)
     assert sorted(model.params) == ["W1", "W2", "b1", "b2"]
-    assert model.params["W1"].shape == (12, 8) and model.params["W1"].dtype == np.float32
-    assert model.loss(rng.standard_normal((4, 12)).astype(np.float32)).shape == (4, 3)
+    assert model.params["W1"].shape == (12, 8) and model.params["W1"].dtype == np.float64
+    assert model.loss(rng.standard_normal((4, 12)).astype(np.float32)).dtype == np.float64
+    fast = TwoLayerNet(input_dim=12, hidden_dim=8, num_classes=3, dtype=np.float32, seed=0)
+    assert fast.params["W1"].dtype == np.float32
+    assert fast.loss(rng.standard_normal((4, 12))).shape == (4, 3)
+    assert fast.loss(rng.standard_normal((4, 12))).dtype == np.float32
 
 
 def test_same_seed_same_weights_and_he_init_scale():
@@ -107,3 +111,34 @@ def test_batchnorm_net_uses_running_statistics_at_test_time(rng):
     assert set(model.buffers()) == {"running_mean1", "running_var1"}
     one = model.loss(X[:1])
     np.testing.assert_allclose(one, model.loss(X)[:1], rtol=1e-5)  # no dependence on the batch
+
+
+def test_dropout_masks_fixed_by_a_seed_as_the_course_or_fresh_for_training(rng):
+    X, y = rng.standard_normal((6, 12)), np.arange(6) % 4
+
+    def losses(**kw):
+        model = FullyConnectedNet([20], input_dim=12, num_classes=4, dropout_keep_ratio=0.5,
+                                  dtype=np.float64, **kw)  # fmt: skip
+        return model.loss(X, y)[0], model.loss(X, y)[0], model
+
+    a, b, model = losses(seed=123)  # the course: a seed fixes the mask of every pass
+    assert a == b and model.dropout_masks == "fixed"
+    a, b, model = losses(seed=123, dropout_masks="fresh")  # training: new masks each pass
+    assert a != b and model.dropout_masks == "fresh"
+    assert losses(seed=123, dropout_masks="fresh")[:2] == (a, b)  # still reproducible
+    assert losses()[2].dropout_masks == "fresh"
+    with pytest.raises(ValueError, match="dropout_masks='fixed' needs a seed"):
+        FullyConnectedNet([5], input_dim=3, dropout_keep_ratio=0.5, dropout_masks="fixed")
+    with pytest.raises(ValueError, match="dropout_masks must be one of"):
+        FullyConnectedNet([5], input_dim=3, dropout_masks="random", seed=0)
+
+
+def test_the_cli_model_trains_with_fresh_masks_and_twolayer_in_float32():
+    from visionblocks.config import config_from_dict
+    from visionblocks.runs import build_model
+
+    data = {"X_train": np.zeros((2, 1, 8, 8), np.float32), "class_names": list("0123456789")}
+    cfg = config_from_dict({"data": "digits", "dropout_keep": 0.8, "seed": 0}).validate()
+    assert build_model(cfg, data).dropout_masks == "fresh"
+    cfg = config_from_dict({"data": "digits", "model": "twolayer", "hidden_dims": [16]})
+    assert build_model(cfg.validate(), data).params["W1"].dtype == np.float32

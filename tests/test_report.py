@@ -111,6 +111,16 @@ def test_confusion_counts_match_scikit_learn(rng):
     )
 
 
+def test_confusion_counts_keep_absent_classes_and_refuse_labels_out_of_range():
+    np.testing.assert_array_equal(
+        confusion_counts([0, 0, 2], [0, 1, 2], 4),
+        [[1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]],
+    )
+    assert confusion_counts([], [], 3).shape == (3, 3)
+    with pytest.raises(ValueError, match=r"y_pred must lie in \[0, 3\)"):
+        confusion_counts([0, 1], [0, 3], 3)
+
+
 def test_confusion_and_per_class_plots_show_normalised_values_and_names():
     cm = np.array([[8, 2, 0], [0, 5, 5], [0, 0, 0]])
     names = ["cat", "dog", "eel"]

@@ -85,33 +85,63 @@ class _Crash(Exception):
     pass
 
 
+# sgd_momentum at 0.3 on these 400 digits: validation accuracy peaks in epoch 5 of 6
+_WOBBLY = dict(update_rule="sgd_momentum", optim_config={"learning_rate": 0.3}, num_epochs=6,
+               lr_decay=0.9, explode_factor=1e9)  # fmt: skip
+
+
+def test_the_best_epochs_parameters_are_kept_not_the_last(digits):
+    model = _model()
+    s = _solver(model, digits, **_WOBBLY).train()
+    best = int(np.argmax(s.val_acc_history))
+    assert best != len(s.val_acc_history) - 1  # the premise: the last epoch is not the best
+    assert s.best_epoch == best + 1
+    # the model now classifies the validation set as well as the best epoch did, not the last
+    kept = s.check_accuracy(digits["X_val"], digits["y_val"])
+    assert kept == s.val_acc_history[best] != s.val_acc_history[-1]
+    last = _model()  # the same run stopped at the best epoch ends with those very parameters
+    _solver(last, digits, **{**_WOBBLY, "num_epochs": best + 1}).train()
+    for k in model.params:
+        np.testing.assert_array_equal(model.params[k], last.params[k])
+        np.testing.assert_array_equal(s.best_params[k], last.params[k])
+
+
 def test_resume_after_a_crash_gives_exactly_the_uninterrupted_result(digits, tmp_path):
     reference = _model()
-    _solver(reference, digits, num_epochs=5, lr_decay=0.9).train()
+    ref = _solver(reference, digits, **_WOBBLY, out_dir=tmp_path / "ref").train()
+    assert ref.best_epoch != ref.num_epochs  # so "last" and "best" differ below
 
     crashed = _model()
-    s = _solver(crashed, digits, num_epochs=5, lr_decay=0.9, out_dir=tmp_path)
-    end_epoch = s._end_epoch
+    s = _solver(crashed, digits, **_WOBBLY, out_dir=tmp_path / "run")
+    step = s.step
 
-    def crash_after_three(*args):
-        end_epoch(*args)
-        if s.epoch == 3:
+    def crash_in_epoch_four(idx, iteration):
+        if s.epoch == 3 and iteration == 3 * 8 + 5:  # mid-epoch, after 3 saved epochs
             raise _Crash
+        return step(idx, iteration)
 
-    s._end_epoch = crash_after_three
+    s.step = crash_in_epoch_four
     with pytest.raises(_Crash):
         s.train()
 
     resumed = _model()  # a fresh process: new model, new solver, same config
-    s2 = _solver(resumed, digits, num_epochs=5, lr_decay=0.9, out_dir=tmp_path, resume=True)
+    s2 = _solver(resumed, digits, **_WOBBLY, out_dir=tmp_path / "run", resume=True)
     assert s2.epoch == 3
     s2.train()
-    for k in reference.params:
+    # the last state (weights, batch-norm buffers, optimizer velocity, RNGs, histories) and the
+    # best are those of the uninterrupted run
+    full, full_meta = load_checkpoint(tmp_path / "ref" / "last")
+    part, part_meta = load_checkpoint(tmp_path / "run" / "last")
+    assert sorted(full) == sorted(part)
+    assert any(k.startswith("optim/") for k in full) and any(k.startswith("best/") for k in full)
+    for k in full:
+        np.testing.assert_array_equal(part[k], full[k], err_msg=k)
+    for key in ("history", "optim", "ranks", "best_val_acc", "best_epoch", "initial_loss"):
+        assert part_meta[key] == full_meta[key], key
+    for k in reference.params:  # and the model ends with the (same) best parameters
         np.testing.assert_array_equal(resumed.params[k], reference.params[k])
-    for k, v in reference.buffers().items():
-        np.testing.assert_array_equal(resumed.buffers()[k], v)
-    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4, 5]
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4, 5, 6]
 
 
 def test_checkpoints_detect_a_torn_pair(tmp_path):
@@ -149,3 +179,27 @@ def test_a_fresh_run_in_a_used_directory_starts_its_metrics_afresh(digits, tmp_p
     _solver(_model(), digits, num_epochs=2, out_dir=tmp_path).train()
     _solver(_model(), digits, num_epochs=1, out_dir=tmp_path).train()
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_resume_checks_the_checkpoints_shapes(digits, tmp_path):
+    from visionblocks.checkpoint import CheckpointError
+
+    _solver(_model(), digits, num_epochs=1, out_dir=tmp_path).train()
+    other = FullyConnectedNet([16, 32], input_dim=64, num_classes=10, seed=0)
+    with pytest.raises(
+        CheckpointError, match=r"W1 of shape \(64, 32\), the model wants \(64, 16\)"
+    ):
+        _solver(other, digits, num_epochs=2, out_dir=tmp_path, resume=True)
+
+
+def test_no_validation_examples_keep_the_last_epoch(digits, capsys):
+    data = dict(digits, X_val=digits["X_val"][:0], y_val=digits["y_val"][:0])
+    model = _model()
+    s = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-3},
+               batch_size=50, num_epochs=3, print_every=0, seed=0)  # fmt: skip
+    s.train()
+    out = capsys.readouterr().out
+    assert "no validation examples" in out and "val_acc: n/a" in out
+    assert s.val_acc_history == [None] * 3 and s.best_epoch == 3 and s.best_val_acc is None
+    with pytest.raises(ValueError, match="at least one example"):
+        s.check_accuracy(data["X_val"], data["y_val"])

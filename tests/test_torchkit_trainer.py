@@ -125,6 +125,64 @@ def test_bad_options_are_refused(digits, kw, error, message):
         _trainer(_model(), digits, **kw)
 
 
+def _one_full_batch_sgd_step(digits, **kw):
+    """A float64 net, its weights before, and the Trainer after one full-batch SGD step."""
+    model = tm.FullyConnectedNet([16], input_dim=64, num_classes=10, dtype=np.float64,
+                                 init="he", seed=0)  # fmt: skip
+    before = _state(model)
+    t = _trainer(model, digits, epochs=1, batch_size=300, update_rule="sgd", lr=0.5,
+                 keep="last", **kw)  # fmt: skip
+    return model, before, t.train()
+
+
+def _full_batch_grads(model, state, digits, label_smoothing=0.0):
+    """The loss and gradients of ``state`` on the 300 training digits, computed directly."""
+    model.load_state_dict(state)
+    x = torch.as_tensor(digits["X_train"], dtype=torch.float64)
+    loss = torch.nn.functional.cross_entropy(
+        model(x), torch.as_tensor(digits["y_train"]), label_smoothing=label_smoothing
+    )
+    model.zero_grad()
+    loss.backward()
+    return float(loss.detach()), {k: p.grad.clone() for k, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("clip", [1e-2, 1e3])  # active, and too large to act
+def test_grad_clip_scales_the_global_gradient_norm_down_to_the_limit(digits, clip):
+    model, before, t = _one_full_batch_sgd_step(digits, grad_clip=clip)
+    after = _state(model)
+    _, grads = _full_batch_grads(model, before, digits)
+    norm = float(torch.sqrt(sum((g**2).sum() for g in grads.values())))
+    scale = min(1.0, clip / norm)  # one factor for all parameters: the global norm
+    assert norm > 1e-2  # so the small limit really clips
+    steps = {k: (before[k] - after[k]) / 0.5 for k in grads}  # the applied (clipped) gradient
+    for k, g in grads.items():
+        atol = 1e-6 * scale * float(g.abs().max())  # the Trainer's loss is float32
+        torch.testing.assert_close(steps[k], scale * g, rtol=1e-5, atol=atol)
+    applied = float(torch.sqrt(sum((s**2).sum() for s in steps.values())))
+    assert applied == pytest.approx(min(clip, norm), rel=1e-5)
+
+
+def test_label_smoothing_loss_is_the_closed_form(digits):
+    eps = 0.3
+    model, before, t = _one_full_batch_sgd_step(digits, label_smoothing=eps)
+    after = _state(model)
+    model.load_state_dict(before)
+    with torch.no_grad():
+        scores = model(torch.as_tensor(digits["X_train"], dtype=torch.float64)).numpy()
+    logp = scores - scores.max(1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(1, keepdims=True))  # (N, C) log-probabilities
+    y = digits["y_train"]
+    # targets (1 - eps) * one_hot + eps / C: loss = -(1 - eps) log p_y - eps * mean_c log p_c
+    want = np.mean(-(1 - eps) * logp[np.arange(len(y)), y] - eps * logp.mean(1))
+    assert t.loss_history[0] == pytest.approx(want, rel=1e-6)  # the Trainer's loss is float32
+    assert abs(want - np.mean(-logp[np.arange(len(y)), y])) > 0.01  # 10^4 x the tolerance
+    _, grads = _full_batch_grads(model, before, digits, label_smoothing=eps)
+    for k, g in grads.items():
+        atol = 1e-6 * float(g.abs().max())
+        torch.testing.assert_close((before[k] - after[k]) / 0.5, g, rtol=1e-5, atol=atol)
+
+
 def test_bf16_channels_last_and_clipping_train_a_resnet(digits):
     model = tm.ResNet((1, 8, 8), 10, widths=(8, 16), blocks=(1, 1), seed=0)
     t = _trainer(model, digits, epochs=1, bf16=True, channels_last=True, grad_clip=1.0,
@@ -143,8 +201,8 @@ def test_resnet_shapes_and_seed():
 
 def test_schedules():
     f = one_cycle(1.0, 100)
-    assert f(0) == pytest.approx(1 / 25) and f(30) == pytest.approx(1.0)
-    assert f(100) == pytest.approx(1 / 25e4) and max(f(s) for s in range(100)) <= 1.0
+    assert f(0) == pytest.approx(1 / 25) and f(29) == pytest.approx(1.0)  # as OneCycleLR
+    assert f(99) == pytest.approx(1 / 25e4) and max(f(s) for s in range(100)) <= 1.0
     decay = make_lr_schedule(None, 1.0, 100, lr_decay=0.5, steps_per_epoch=10)
     assert decay(9) == 1.0 and decay(10) == 0.5
     warm = make_lr_schedule("cosine", 1.0, 100, warmup_steps=10)
@@ -200,3 +258,39 @@ def test_tta_flip_needs_images(digits):
     flat = {k: (v.reshape(len(v), -1) if k.startswith("X_") else v) for k, v in digits.items()}
     with pytest.raises(ConfigError, match="tta_flip mirrors images"):
         _trainer(_model(), flat, tta_flip=True)
+
+
+def test_rng_state_round_trip_restores_the_next_draws():
+    from visionblocks.torchkit import checkpoint as ckpt
+
+    cpu = torch.device("cpu")
+    with torch.random.fork_rng():
+        state, cuda = ckpt.get_rng_state(cpu)
+        assert cuda is None  # the device generator is saved only on CUDA
+        first = torch.rand(5)
+        saved = torch.from_numpy(ckpt.to_array(state))  # as a checkpoint stores it
+        torch.rand(7)
+        ckpt.set_rng_state(saved, None, cpu)
+        torch.testing.assert_close(torch.rand(5), first, rtol=0, atol=0)
+    assert ckpt.seeded_cuda_state(cpu, 3) is None
+
+
+def test_resume_checks_the_checkpoints_shapes(digits, tmp_path):
+    from visionblocks.checkpoint import CheckpointError
+
+    _trainer(_model(), digits, epochs=1, out_dir=tmp_path).train()
+    other = tm.FullyConnectedNet([16], input_dim=64, num_classes=10, dropout_keep_ratio=0.8,
+                                 normalization="batchnorm", init="he", seed=0)  # fmt: skip
+    with pytest.raises(CheckpointError, match=r"shape \(64, 32\).*wants \(64, 16\)|shape"):
+        _trainer(other, digits, epochs=2, out_dir=tmp_path, resume=True)
+
+
+def test_resume_restores_the_per_rank_generators_and_histories(digits, tmp_path):
+    t = _trainer(_model(), digits, epochs=2, out_dir=tmp_path, augment=["crop"])
+    t.train()
+    resumed = _trainer(_model(), digits, epochs=2, out_dir=tmp_path, augment=["crop"],
+                       resume=True)  # fmt: skip
+    assert resumed.epoch == 2 and resumed.val_acc_history == t.val_acc_history
+    torch.testing.assert_close(resumed.torch_rng, t.torch_rng, rtol=0, atol=0)
+    torch.testing.assert_close(resumed.aug_gen.get_state(), t.aug_gen.get_state(), rtol=0, atol=0)
+    assert resumed.rng.bit_generator.state == t.rng.bit_generator.state

@@ -115,6 +115,7 @@ def _add_train(sub, argv=None):
 def _cmd_train(args) -> int:
     from visionblocks.config import config_from_dict, load_toml, saved_options
     from visionblocks.runs import train_run
+    from visionblocks.training import saved_config
 
     flags = {k: getattr(args, k) for k in args.option_names if hasattr(args, k)}  # given only
     values = {}
@@ -122,9 +123,7 @@ def _cmd_train(args) -> int:
         out = flags.get("out") or (load_toml(args.config).get("out") if args.config else None)
         if not out:
             raise SystemExit("error: --resume needs --out RUN_DIR (or out in --config)")
-        saved = Path(out) / "config.json"
-        if saved.is_file():
-            values.update(saved_options(json.loads(saved.read_text())))
+        values.update(saved_options(saved_config(out)))  # a directory holding no run is an error
     if args.config:
         values.update(load_toml(args.config))
     cfg = config_from_dict(values, cli=flags)

@@ -17,14 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from visionblocks.checkpoint import atomic_write_json, load_checkpoint
-from visionblocks.config import TrainConfig, config_from_dict, saved_options
+from visionblocks.checkpoint import load_checkpoint
+from visionblocks.config import TrainConfig, config_from_dict, flatten, saved_options
 from visionblocks.data.augment import make_augment
 from visionblocks.errors import ConfigError
 from visionblocks.model_registry import MODELS, Runner
 from visionblocks.optim import make_schedule
 from visionblocks.run_inputs import check_fits_data, default_run_dir, fit_set, load_run_data
 from visionblocks.solver import Solver, predict
+from visionblocks.training import check_resume_options, open_run_dir, saved_config, write_summary
 
 __all__ = [
     "MODELS",
@@ -89,15 +90,17 @@ def make_solver(cfg: TrainConfig, model, data: dict, run_dir: Path, resume: bool
 def prepare_run_dir(cfg: TrainConfig, resume: bool) -> Path:
     """Creates the run directory; refuses to train over an existing run unless resuming."""
     run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
-    if not resume and (run_dir / "config.json").exists():
-        raise ConfigError(
-            f"run directory {run_dir} already holds a run; pass --resume to continue it "
-            "or choose another --out"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
     cfg.out = str(run_dir)
-    atomic_write_json(run_dir / "config.json", cfg.to_dict())
-    return run_dir
+    return open_run_dir(run_dir, cfg.to_dict(), resume)
+
+
+def check_resume(cfg: TrainConfig) -> None:
+    """A resume continues the run in ``cfg.out`` with its own options (both engines): the
+    directory must hold a run, and only ``training.RESUMABLE_OPTIONS`` may differ."""
+    if not cfg.out:
+        raise ConfigError("--resume needs --out RUN_DIR (or out in --config)")
+    saved = saved_options(saved_config(cfg.out))  # flat options, either config.json layout
+    check_resume_options(saved, flatten(cfg.to_dict()))
 
 
 def _torch_runner():
@@ -115,9 +118,14 @@ def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
     Returns:
         the summary dict (also written to ``summary.json``) with ``test_accuracy``.
     """
+    if resume:
+        check_resume(cfg)
     if cfg.engine == "torch":
         return _torch_runner().train_run(cfg, resume)
     spec = cfg.spec
+    if resume and spec.runner:
+        raise ConfigError(f"--resume: model {cfg.model!r} trains in one pass; it has no "
+                          "checkpoint to continue from")  # fmt: skip
     data = load_run_data(cfg)
     check_fits_data(cfg, data)
     model = None if spec.runner else build_model(cfg, data)  # a bad architecture stops here
@@ -135,6 +143,10 @@ def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
             "test_accuracy": test_acc,
             "best_val_accuracy": solver.best_val_acc,
             "epochs": solver.epoch,
+            "kept_epoch": solver.best_epoch,
+            "kept": "best validation epoch"
+            if data["X_val"].shape[0]
+            else "last epoch (no validation examples)",
             "final_train_accuracy": solver.train_acc_history[-1] if solver.epoch else None,
             "num_params": int(sum(v.size for v in model.params.values())),
         }
@@ -146,7 +158,7 @@ def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
         num_test=int(data["X_test"].shape[0]),
         train_seconds=round(time.perf_counter() - start, 2),
     )
-    atomic_write_json(run_dir / "summary.json", summary)
+    write_summary(run_dir, summary)
     return summary
 
 

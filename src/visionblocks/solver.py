@@ -11,26 +11,29 @@ Beyond it: seeded minibatches (one permutation per epoch), an optional learning-
 as a function of the iteration, a progress bar, a stop with ``TrainingDivergedError`` when the
 loss becomes NaN/inf or exceeds ``explode_factor`` times its first value, and, with ``out_dir``,
 checkpoints after every epoch (``last`` and ``best``) from which ``resume=True`` continues to
-exactly the parameters an uninterrupted run would have reached.
+exactly the parameters an uninterrupted run would have reached. The epoch loop, the files and
+resume are the training core's (``visionblocks.training.EpochLoop``); this module holds the
+Solver's step and what it logs. With no validation examples the last epoch is kept.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-import time
-from pathlib import Path
-
 import numpy as np
 
-from visionblocks.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
-from visionblocks.errors import ShapeError, TrainingDivergedError
+from visionblocks.errors import ShapeError
 from visionblocks.optim import get_update_rule
+from visionblocks.training import EpochLoop, check_divergence
+from visionblocks.training import state as S
+
+__all__ = ["Solver", "check_divergence", "predict"]
 
 _DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
+#: numpy floating-point warnings inside a training step: a NaN/inf they announce is caught by
+#: the divergence stop, which says so in one line
+_QUIET = dict(over="ignore", invalid="ignore", divide="ignore")
 
 
-class Solver:
+class Solver(EpochLoop):
     """Trains a model whose ``loss(X, y)`` returns ``(loss, grads)`` keyed like ``model.params``."""
 
     def __init__(self, model, data, **kwargs):
@@ -54,6 +57,7 @@ class Solver:
             resume: continue from ``out_dir/last`` when it exists (False).
             explode_factor: stop when the loss exceeds this times the first loss (3.0).
             augment: optional ``augment(X_batch, rng) -> X_batch`` applied to each minibatch.
+            hooks: callables ``hook(solver, record)`` run after each epoch (report hooks).
         """
         self.model = model
         for key in _DATA_KEYS:
@@ -83,8 +87,24 @@ class Solver:
         self.explode_factor = kwargs.pop("explode_factor", 3.0)
         self.augment = kwargs.pop("augment", None)
         self.checkpoint_name = kwargs.pop("checkpoint_name", None)  # accepted for compatibility
+        self.hooks = kwargs.pop("hooks", ())
         if kwargs:
             raise TypeError(f"unrecognised Solver arguments: {', '.join(sorted(kwargs))}")
+        self._check_options()
+        self.setup_loop(
+            num_epochs=self.num_epochs, out_dir=self.out_dir, resume=self.resume,
+            explode_factor=self.explode_factor, verbose=self.verbose,
+            print_every=self.print_every, keep="best", hooks=self.hooks,
+        )  # fmt: skip
+        self.rng = np.random.default_rng(self.seed)
+        self.optim_configs = {p: dict(self.optim_config) for p in self.model.params}
+        self._ratios = {}
+        if self.verbose and self.X_val.shape[0] == 0:
+            print("no validation examples: the last epoch's parameters are kept")
+        self.start_loop()
+
+    def _check_options(self):
+        """The constructor's checks of its options, before anything is set up."""
         if self.batch_size <= 0 or self.num_epochs < 0:
             raise ValueError(
                 f"batch_size must be > 0 and num_epochs >= 0, got {self.batch_size}, "
@@ -95,33 +115,80 @@ class Solver:
                 f"batch_size {self.batch_size} is larger than the {self.X_train.shape[0]} "
                 "training examples"
             )
-        self._reset()
-        if self.out_dir is not None:
-            self.out_dir = Path(self.out_dir)
-            if self.resume and (self.out_dir / "last.json").exists():
-                self._load(self.out_dir / "last")
-            self._trim_metrics()
+        if self.batch_size < 2 and getattr(self.model, "normalization", None) == "batchnorm":
+            raise ValueError(
+                f"batch_size must be >= 2 for a model with batch norm (its batch statistics "
+                f"need 2 or more examples), got {self.batch_size}"
+            )
 
-    def _reset(self):
-        """Sets up the book-keeping variables for a fresh run."""
-        self.epoch = 0
-        self.best_val_acc = 0.0
-        self.best_params = {k: v.copy() for k, v in self.model.params.items()}
-        self.best_buffers = {k: v.copy() for k, v in self.model.buffers().items()}
-        self.loss_history = []
-        self.train_acc_history = []
-        self.val_acc_history = []
-        self.lr_history = []
-        self.update_ratio_history = []
-        self.initial_loss = None
-        self.rng = np.random.default_rng(self.seed)
-        self.optim_configs = {p: dict(self.optim_config) for p in self.model.params}
+    # ------------------------------------------------------------- the classic names
+    @property
+    def best_params(self):
+        """The parameters of the best validation epoch (of the last with no validation)."""
+        return S.group(self.best_state, "params/")
+
+    @property
+    def best_buffers(self):
+        return S.group(self.best_state, "buffers/")
+
+    @property
+    def best_val_acc(self):
+        return self.best_score
+
+    train_acc_history = property(lambda self: self.history("train_acc"))
+    val_acc_history = property(lambda self: self.history("val_acc"))
+    lr_history = property(lambda self: self.history("lr"))
+    update_ratio_history = property(lambda self: self.history("update_ratio"))
+
+    # -------------------------------------------------------------- the core's hooks
+    def model_state(self):
+        arrays = {f"params/{k}": v for k, v in self.model.params.items()}
+        arrays.update({f"buffers/{k}": v for k, v in self.model.buffers().items()})
+        return arrays
+
+    def model_layout(self):
+        return {f"params/{k}": v for k, v in self.model.params.items()}  # buffers come later
+
+    def load_model_state(self, arrays):
+        self.model.params = S.group(arrays, "params/")
+        self.model.load_buffers(S.group(arrays, "buffers/"))
+
+    def train_state(self):
+        return {"optim": {p: dict(cfg) for p, cfg in self.optim_configs.items()}}
+
+    def load_train_state(self, state):
+        self.optim_configs = {p: dict(cfg) for p, cfg in state["optim"].items()}
+
+    def rank_state(self):
+        return {"rng": {"batches": S.generator_state(self.rng),
+                        "model": S.generator_state(self.model.rng)}}  # fmt: skip
+
+    def load_rank_state(self, state):
+        S.set_generator_state(self.rng, state["rng"]["batches"])
+        S.set_generator_state(self.model.rng, state["rng"]["model"])
+
+    def session(self):
+        return np.errstate(**_QUIET)
+
+    def steps_per_epoch(self):
+        return max(self.X_train.shape[0] // self.batch_size, 1)
+
+    def batches(self):
+        """One seeded permutation per epoch, cut into ``steps_per_epoch`` minibatches."""
+        perm = self.rng.permutation(self.X_train.shape[0])
+        for i in range(self.steps_per_epoch()):
+            yield perm[i * self.batch_size : (i + 1) * self.batch_size]
 
     # ----------------------------------------------------------------------------- training
     def _learning_rate(self, iteration):
         if self.lr_schedule is not None:
             return float(self.lr_schedule(iteration))
         return float(next(iter(self.optim_configs.values())).get("learning_rate", 0.0) or 0.0)
+
+    def step(self, idx, iteration):
+        """One update on the minibatch ``idx`` (N,) of row numbers; returns the loss."""
+        loss, self._ratios = self._step(idx, iteration)
+        return loss
 
     def _step(self, idx, iteration):
         """One update on the minibatch ``idx``; returns the loss and the update ratios."""
@@ -144,116 +211,32 @@ class Solver:
             self.model.params[p] = next_w.astype(w.dtype, copy=False)
         return loss, ratios
 
-    def _check_divergence(self, loss, iteration):
-        if self.initial_loss is None:
-            self.initial_loss = float(loss)
-        check_divergence(
-            loss, self.initial_loss, self.explode_factor, self.epoch, iteration, self.out_dir
-        )
-
-    def train(self):
-        """Runs the optimisation; at the end, ``model.params`` holds the best-validation params.
-
-        Raises:
-            TrainingDivergedError: the loss became NaN/inf or exploded; the model is restored to
-                the end of the last good epoch (and that checkpoint stays on disk).
-        """
-        num_train = self.X_train.shape[0]
-        per_epoch = max(num_train // self.batch_size, 1)
-        bar = _progress(
-            total=self.num_epochs * per_epoch,
-            initial=self.epoch * per_epoch,
-            enabled=self.verbose,
-        )
-        try:
-            while self.epoch < self.num_epochs:
-                start = time.perf_counter()
-                good = self._snapshot()
-                perm = self.rng.permutation(num_train)
-                epoch_losses = []
-                for i in range(per_epoch):
-                    it = self.epoch * per_epoch + i
-                    loss, ratios = self._step(
-                        perm[i * self.batch_size : (i + 1) * self.batch_size], it
-                    )
-                    try:
-                        self._check_divergence(loss, it)
-                    except TrainingDivergedError:
-                        self._restore(good)
-                        raise
-                    self.loss_history.append(float(loss))
-                    epoch_losses.append(float(loss))
-                    bar.update(1)
-                    if self.verbose and self.print_every and it % self.print_every == 0:
-                        bar.write(
-                            f"(Iteration {it + 1} / {self.num_epochs * per_epoch}) loss: {loss:f}"
-                        )
-                lr = self._learning_rate(self.epoch * per_epoch + per_epoch - 1)
-                self.update_ratio_history.append(ratios)
-                self._end_epoch(epoch_losses, lr, time.perf_counter() - start, bar)
-        finally:
-            bar.close()
-        self.model.params = {k: v.copy() for k, v in self.best_params.items()}
-        self.model.load_buffers({k: v.copy() for k, v in self.best_buffers.items()})
-        return self
-
-    def _end_epoch(self, epoch_losses, lr, seconds, bar):
-        self.epoch += 1
+    def end_epoch(self, losses, train_seconds):
+        """Decays the learning rate and measures the accuracies; returns the epoch's record."""
+        lr = self._learning_rate((self.epoch - 1) * self.steps_per_epoch() + len(losses) - 1)
         if self.lr_schedule is None:
             for cfg in self.optim_configs.values():
                 if "learning_rate" in cfg:
                     cfg["learning_rate"] *= self.lr_decay
         train_acc = self.check_accuracy(self.X_train, self.y_train, self.num_train_samples)
-        val_acc = self.check_accuracy(self.X_val, self.y_val, self.num_val_samples)
-        self.train_acc_history.append(train_acc)
-        self.val_acc_history.append(val_acc)
-        self.lr_history.append(lr)
-        if val_acc > self.best_val_acc or self.epoch == 1:
-            self.best_val_acc = val_acc
-            self.best_params = {k: v.copy() for k, v in self.model.params.items()}
-            self.best_buffers = {k: v.copy() for k, v in self.model.buffers().items()}
-            improved = True
-        else:
-            improved = False
-        if self.verbose:
-            bar.write(
-                f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:f}; "
-                f"val_acc: {val_acc:f}; loss {np.mean(epoch_losses):f}; lr {lr:.3g}"
-            )
-        if self.out_dir is not None:
-            record = {
-                "epoch": self.epoch,
-                "loss": float(np.mean(epoch_losses)),
-                "train_acc": train_acc,
-                "val_acc": val_acc,
-                "lr": lr,
-                "seconds": round(seconds, 4),
-                "update_ratio": self.update_ratio_history[-1],
-            }
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            # The metrics line goes first: after a crash before the checkpoint, resuming
-            # trims it and trains that epoch again.
-            with open(self.out_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-            if improved:
-                self._save(self.out_dir / "best", best_only=True)
-            self._save(self.out_dir / "last")
+        val_acc = None
+        if self.X_val.shape[0]:
+            val_acc = self.check_accuracy(self.X_val, self.y_val, self.num_val_samples)
+        return {"loss": float(np.mean(losses)), "train_acc": train_acc, "val_acc": val_acc,
+                "lr": lr, "update_ratio": self._ratios}  # fmt: skip
 
-    def _trim_metrics(self):
-        """Keeps only the metrics.jsonl lines of epochs the checkpoint covers (none if fresh)."""
-        path = self.out_dir / "metrics.jsonl"
-        if not path.exists():
-            return
-        lines = path.read_text().splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line)["epoch"] <= self.epoch]
-        if len(kept) != len(lines):
-            atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
+    def epoch_line(self, record):
+        """The course's epoch line: ``(Epoch 3 / 10) train acc: ...; val_acc: ...``."""
+        val = "n/a" if record["val_acc"] is None else f"{record['val_acc']:f}"
+        return (f"(Epoch {record['epoch']} / {self.num_epochs}) train acc: "
+                f"{record['train_acc']:f}; val_acc: {val}; loss {record['loss']:f}; "
+                f"lr {record['lr']:.3g}")  # fmt: skip
 
     def check_accuracy(self, X, y, num_samples=None, batch_size=100):
         """Accuracy of the model on (X, y), on a fixed seeded subsample of ``num_samples``.
 
         Args:
-            X: (N, ...) inputs.
+            X: (N, ...) inputs, N >= 1.
             y: (N,) labels.
             num_samples: subsample size, or None for all of X.
             batch_size: examples per forward pass.
@@ -262,107 +245,14 @@ class Solver:
             acc: fraction of correctly classified examples.
         """
         n = X.shape[0]
+        if n == 0:
+            raise ValueError("check_accuracy needs at least one example, got X with 0 rows")
         if num_samples is not None and n > num_samples:
             sub_seed = None if self.seed is None else self.seed + 1
             idx = np.random.default_rng(sub_seed).choice(n, num_samples, replace=False)
             X, y = X[idx], y[idx]
         y_pred = predict(self.model, X, batch_size)
         return float(np.mean(y_pred == np.asarray(y)))
-
-    # --------------------------------------------------------------------- checkpoint state
-    def _snapshot(self):
-        return (
-            {k: v.copy() for k, v in self.model.params.items()},
-            {k: v.copy() for k, v in self.model.buffers().items()},
-        )
-
-    def _restore(self, snap):
-        params, buffers = snap
-        self.model.params = params
-        self.model.load_buffers(buffers)
-
-    def _save(self, stem, best_only=False):
-        arrays = {f"params/{k}": v for k, v in self.best_params.items()}
-        arrays.update({f"buffers/{k}": v for k, v in self.best_buffers.items()})
-        meta = {"epoch": self.epoch, "best_val_acc": self.best_val_acc}
-        if not best_only:
-            arrays = {f"best/{k}": v for k, v in arrays.items()}
-            arrays.update({f"params/{k}": v for k, v in self.model.params.items()})
-            arrays.update({f"buffers/{k}": v for k, v in self.model.buffers().items()})
-            optim_scalars = {}
-            for p, cfg in self.optim_configs.items():
-                optim_scalars[p] = {}
-                for key, value in cfg.items():
-                    if isinstance(value, np.ndarray):
-                        arrays[f"optim/{p}/{key}"] = value
-                    else:
-                        optim_scalars[p][key] = value
-            meta.update(
-                optim=optim_scalars,
-                rng=self.rng.bit_generator.state,
-                model_rng=self.model.rng.bit_generator.state,
-                initial_loss=self.initial_loss,
-                history={
-                    "loss": self.loss_history,
-                    "train_acc": self.train_acc_history,
-                    "val_acc": self.val_acc_history,
-                    "lr": self.lr_history,
-                    "update_ratio": self.update_ratio_history,
-                },
-            )
-        save_checkpoint(stem, arrays, meta)
-
-    def _load(self, stem):
-        """Restores every piece of training state saved by ``_save``."""
-        arrays, meta = load_checkpoint(stem)
-
-        def group(prefix):
-            n = len(prefix)
-            return {k[n:]: v for k, v in arrays.items() if k.startswith(prefix)}
-
-        self.model.params = group("params/")
-        self.model.load_buffers(group("buffers/"))
-        self.best_params = group("best/params/")
-        self.best_buffers = group("best/buffers/")
-        self.epoch = meta["epoch"]
-        self.best_val_acc = meta["best_val_acc"]
-        self.initial_loss = meta["initial_loss"]
-        self.optim_configs = {p: dict(s) for p, s in meta["optim"].items()}
-        for key, value in group("optim/").items():
-            p, name = key.split("/", 1)
-            self.optim_configs[p][name] = value
-        self.rng.bit_generator.state = meta["rng"]
-        self.model.rng.bit_generator.state = meta["model_rng"]
-        h = meta["history"]
-        self.loss_history, self.train_acc_history = h["loss"], h["train_acc"]
-        self.val_acc_history, self.lr_history = h["val_acc"], h["lr"]
-        self.update_ratio_history = h["update_ratio"]
-
-
-def check_divergence(loss, initial_loss, explode_factor, epoch, iteration, out_dir=None):
-    """Raises TrainingDivergedError when ``loss`` is NaN/inf or above ``explode_factor`` times
-    ``initial_loss`` (the classic babysitting rule); shared by the Solver and the torch Trainer.
-
-    Args:
-        loss: this iteration's loss.
-        initial_loss: the first iteration's loss.
-        explode_factor: how many times the initial loss counts as exploded.
-        epoch: completed epochs (the message names epoch + 1).
-        iteration: the global iteration number.
-        out_dir: the run directory, if checkpoints are kept (the message says so).
-    """
-    bad = not np.isfinite(loss)
-    if not bad and loss <= explode_factor * initial_loss:
-        return
-    if bad:
-        what = "became NaN/inf"
-    else:
-        what = f"exploded to {loss:.4g} (> {explode_factor:g} x the initial {initial_loss:.4g})"
-    kept = " The last good checkpoint is kept." if out_dir is not None else ""
-    raise TrainingDivergedError(
-        f"training stopped at epoch {epoch + 1}, iteration {iteration}: the loss {what}. "
-        f"Lower the learning rate or check the data.{kept}"
-    )
 
 
 def predict(model, X, batch_size=100):
@@ -372,23 +262,3 @@ def predict(model, X, batch_size=100):
         for i in range(0, X.shape[0], batch_size)
     ]
     return np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
-
-
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def write(self, s):
-        print(s)
-
-    def close(self):
-        pass
-
-
-def _progress(total, initial, enabled):
-    """A tqdm bar on a terminal, else an object with the same three methods that only prints."""
-    if enabled and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        return tqdm(total=total, initial=initial, leave=False, dynamic_ncols=True)
-    return _NoBar()

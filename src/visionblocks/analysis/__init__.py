@@ -24,7 +24,7 @@ from visionblocks.analysis.layers import (
 )
 from visionblocks.analysis.memory import MemoryEstimate, estimate_memory
 from visionblocks.analysis.profile import LayerStats, ModelProfile, analyze
-from visionblocks.analysis.report import format_profile
+from visionblocks.analysis.profile_table import format_profile
 from visionblocks.analysis.shapes import conv_output_size, pool_output_size
 from visionblocks.analysis.zoo import ARCHITECTURES, get_architecture
 

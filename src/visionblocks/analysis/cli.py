@@ -17,7 +17,7 @@ from pathlib import Path
 from visionblocks.analysis.convnet import spec_from_convnet_config
 from visionblocks.analysis.memory import OPTIMIZER_SLOTS, estimate_memory
 from visionblocks.analysis.profile import analyze
-from visionblocks.analysis.report import format_profile
+from visionblocks.analysis.profile_table import format_profile
 from visionblocks.analysis.zoo import ARCHITECTURES, get_architecture
 from visionblocks.config import config_from_dict, flatten
 from visionblocks.errors import ConfigError

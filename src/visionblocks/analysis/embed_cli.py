@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -100,9 +101,17 @@ def run_embed(args) -> int:
     if args.space == "features" or args.queries:
         if cfg.spec.numpy_class is None:
             raise ConfigError(f"model {cfg.model!r} has no learned features; use --space pixels")
+        print(f"computing the best model's features of {len(y)} test images ...", flush=True)
         feats = model_features(load_best_model(run_dir, cfg, data), X).astype(np.float64)
     vectors = feats if args.space == "features" else pixels
-    Z = pca(vectors, 2)[0] if args.method == "pca" else tsne(vectors, seed=args.seed)
+    start = time.perf_counter()
+    if args.method == "pca":
+        Z = pca(vectors, 2)[0]
+    else:  # tens of seconds for a few thousand points: show scikit-learn's progress
+        print(f"t-SNE of {len(y)} points in {vectors.shape[1]} dimensions (PCA to 50 first); "
+              "scikit-learn reports every 50 iterations:", flush=True)  # fmt: skip
+        Z = tsne(vectors, seed=args.seed, verbose=2)
+        print(f"t-SNE done in {time.perf_counter() - start:.1f} s", flush=True)
     what = "penultimate features" if args.space == "features" else "raw pixels"
     out = run_dir / f"embed_{args.method}_{args.space}.png"
     plot_embedding(

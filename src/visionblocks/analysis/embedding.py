@@ -33,11 +33,12 @@ def pca(X, n_components=2):
     return Xc @ components.T, components, var[:n_components] / var.sum()
 
 
-def tsne(X, n_components=2, perplexity=30.0, seed=0, pca_dims=50):
+def tsne(X, n_components=2, perplexity=30.0, seed=0, pca_dims=50, verbose=0):
     """t-SNE through scikit-learn, after reducing to ``pca_dims`` with our PCA.
 
     Args:
         X: (N, D) data.
+        verbose: scikit-learn's progress output (0 none, 1 the phases, 2 every 50 iterations).
 
     Returns:
         (N, n_components) embedding.
@@ -50,7 +51,9 @@ def tsne(X, n_components=2, perplexity=30.0, seed=0, pca_dims=50):
     if X.shape[1] > pca_dims and X.shape[0] > pca_dims:
         X = pca(X, pca_dims)[0]
     perplexity = min(perplexity, (X.shape[0] - 1) / 3)
-    model = TSNE(n_components, perplexity=perplexity, init="pca", random_state=seed)
+    model = TSNE(
+        n_components, perplexity=perplexity, init="pca", random_state=seed, verbose=verbose
+    )
     return model.fit_transform(X.astype(np.float64))
 
 

@@ -19,7 +19,7 @@ def _as_rows(name: str, X) -> np.ndarray:
         raise ShapeError(f"{name} must be a batch (N, D) or (N, C, H, W), got shape {X.shape}")
     if not np.isfinite(X).all():
         raise ValueError(f"{name} must hold finite values, got NaN or inf")
-    return X.reshape(X.shape[0], -1)  # (N, ...) -> (N, D)
+    return X.reshape(X.shape[0], int(np.prod(X.shape[1:])))  # (N, ...) -> (N, D); N may be 0
 
 
 def vote(labels: np.ndarray, num_classes: int | None = None) -> np.ndarray:

@@ -21,7 +21,7 @@ def append_bias(X):
     as_float_array("X", X)
     if X.ndim < 2:
         raise ShapeError(f"X must be a batch (N, D) or (N, C, H, W), got shape {X.shape}")
-    flat = X.reshape(X.shape[0], -1)  # (N, ...) -> (N, D)
+    flat = X.reshape(X.shape[0], int(np.prod(X.shape[1:])))  # (N, ...) -> (N, D); N may be 0
     return np.hstack([flat, np.ones((X.shape[0], 1), dtype=X.dtype)])
 
 

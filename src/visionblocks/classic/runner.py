@@ -37,6 +37,7 @@ from visionblocks.classic.search import (
 )
 from visionblocks.errors import ConfigError
 from visionblocks.run_inputs import fit_set
+from visionblocks.training import MetricsLog
 
 DEFAULT_K_CHOICES = (1, 3, 5, 7, 10, 15, 20)
 LINEAR_MODELS = {"svm": LinearSVM, "softmax": Softmax}
@@ -247,10 +248,11 @@ def train_linear(cfg, data, run_dir: Path) -> dict:
 
 def _write_loss_history(run_dir, history, per_epoch):
     """One ``metrics.jsonl`` line per epoch: the mean minibatch loss."""
-    lines = []
-    for e, s in enumerate(range(0, len(history), max(per_epoch, 1)), start=1):
-        lines.append(json.dumps({"epoch": e, "loss": float(np.mean(history[s : s + per_epoch]))}))
-    (run_dir / "metrics.jsonl").write_text("".join(line + "\n" for line in lines))
+    records = [
+        {"epoch": e, "loss": float(np.mean(history[s : s + per_epoch]))}
+        for e, s in enumerate(range(0, len(history), max(per_epoch, 1)), start=1)
+    ]
+    MetricsLog(run_dir / "metrics.jsonl").write_all(records)
 
 
 def evaluate_linear(cfg, data, run_dir: Path) -> float:

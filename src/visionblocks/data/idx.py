@@ -7,6 +7,7 @@ dimension, then the values in C order (big-endian). Files may be gzip-compressed
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -23,6 +24,10 @@ IDX_DTYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
+
+
+#: The most dimensions a numpy (>= 2) array can have.
+_MAX_DIMS = 64
 
 
 class IDXFormatError(DataFormatError):
@@ -49,8 +54,9 @@ def read_idx(path) -> np.ndarray:
         array with the file's shape, in native byte order (uint8 for images and labels).
 
     Raises:
-        IDXFormatError: bad magic number, unknown dtype code, or a length that does not match
-            the dimensions in the header.
+        IDXFormatError: (a DataFormatError naming the file) bad magic number, unknown dtype
+            code, corrupt gzip data, more dimensions than numpy holds, or a length that does not
+            match the dimensions in the header.
     """
     path = Path(path)
     data = _read_bytes(path)
@@ -65,18 +71,23 @@ def read_idx(path) -> np.ndarray:
         raise IDXFormatError(f"{path}: unknown IDX dtype code 0x{code:02x}")
     if ndim == 0:
         raise IDXFormatError(f"{path}: IDX header declares 0 dimensions")
+    if ndim > _MAX_DIMS:
+        raise IDXFormatError(f"{path}: IDX header declares {ndim} dimensions (at most {_MAX_DIMS})")
     header = 4 + 4 * ndim
     if len(data) < header:
         raise IDXFormatError(f"{path}: truncated header ({len(data)} of {header} bytes)")
     dims = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
     dtype = IDX_DTYPES[code]
-    expected = header + int(np.prod(dims)) * dtype.itemsize
+    expected = header + math.prod(dims) * dtype.itemsize  # exact: np.prod wraps around at 2**63
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing bytes"
         raise IDXFormatError(
             f"{path}: file {what}: header says shape {dims} ({expected} bytes), found {len(data)}"
         )
-    arr = np.frombuffer(data, dtype, offset=header).reshape(dims)
+    try:
+        arr = np.frombuffer(data, dtype, offset=header).reshape(dims)
+    except ValueError as e:  # e.g. a 0 among dims whose nominal size numpy cannot index
+        raise IDXFormatError(f"{path}: numpy cannot hold the header's shape {dims} ({e})") from None
     return arr.astype(dtype.newbyteorder("="))
 
 

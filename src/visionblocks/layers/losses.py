@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from visionblocks._checks import as_float_array, check_labels
+from visionblocks.errors import ShapeError
 
 __all__ = [
     "softmax_loss",
@@ -13,7 +14,10 @@ __all__ = [
 
 
 def _check_scores(x, y):
+    """Checks (N, C) scores with N >= 1 (a mean over no examples is undefined) and their labels."""
     as_float_array("x", x, ndim=2)
+    if x.shape[0] == 0:
+        raise ShapeError(f"x must hold at least one example's scores, got shape {x.shape}")
     return check_labels("y", y, x.shape[0], x.shape[1])
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from visionblocks._checks import as_float_array, check_shape
+from visionblocks.errors import ShapeError
 
 __all__ = [
     "batchnorm_backward",
@@ -35,6 +36,25 @@ def standardize_backward(dxhat, xhat, inv_std, axis):
     m1 = dxhat.mean(axis=axis, keepdims=True)
     m2 = (dxhat * xhat).mean(axis=axis, keepdims=True)
     return inv_std * (dxhat - m1 - xhat * m2)
+
+
+def check_batch_statistics(name, count, shape):
+    """Refuses a train-mode batch norm over fewer than 2 values per feature.
+
+    With one value the batch variance is 0 (output = beta, dx = 0, the running variance decays
+    toward 0); with none the statistics are NaN. torch refuses both as well.
+
+    Args:
+        name: the function, for the message.
+        count: values per feature the statistics would average over (N, or N * H * W).
+        shape: the input's shape, for the message.
+    """
+    if count < 2:
+        raise ShapeError(
+            f"{name} in train mode needs at least 2 values per feature to estimate batch "
+            f"statistics, got {count} (x shape {tuple(shape)}); use a batch of 2 or more, or "
+            "mode='test'"
+        )
 
 
 def _check_affine_params(x, gamma, beta):
@@ -65,6 +85,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     running_mean = bn_param.get("running_mean", np.zeros(d, dtype=x.dtype))
     running_var = bn_param.get("running_var", np.ones(d, dtype=x.dtype))
     if mode == "train":
+        check_batch_statistics("batchnorm_forward", x.shape[0], x.shape)
         xhat, inv_std, mu, var = standardize(x, 0, eps)
         out = gamma * xhat + beta
         bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * mu[0]

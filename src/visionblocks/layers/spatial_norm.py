@@ -17,7 +17,13 @@ import numpy as np
 
 from visionblocks._checks import as_float_array, check_shape
 from visionblocks.errors import ShapeError
-from visionblocks.layers.norm import standardize, standardize_backward
+from visionblocks.layers.norm import check_batch_statistics, standardize, standardize_backward
+
+
+def _as_x_dtype(a, x):
+    """An integer (or bool) array of scales or shifts as x's float dtype; others unchanged."""
+    return a.astype(x.dtype) if isinstance(a, np.ndarray) and a.dtype.kind in "biu" else a
+
 
 __all__ = [
     "spatial_batchnorm_backward",
@@ -55,6 +61,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     """
     as_float_array("x", x, ndim=4)
     n, c, h, w = x.shape
+    gamma, beta = _as_x_dtype(gamma, x), _as_x_dtype(beta, x)  # the course passes int arrays
     check_shape("gamma", as_float_array("gamma", gamma), (c,))
     check_shape("beta", as_float_array("beta", beta), (c,))
     mode = bn_param.get("mode", "train")
@@ -65,6 +72,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     rows = _image_rows(x)  # (N*H, W*C)
     if mode == "train":
         m = n * h * w
+        check_batch_statistics("spatial_batchnorm_forward", m, x.shape)
         mu = (_channel_sums(rows, c) / m).astype(x.dtype)  # (C,)
         xc = rows - np.tile(mu, w)  # (N*H, W*C)
         sq = np.einsum("ij,ij->j", xc, xc).reshape(w, c)  # (W*C,) -> (W, C)

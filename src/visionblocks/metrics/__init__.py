@@ -12,6 +12,7 @@ from visionblocks.metrics.classification import (
     confusion_matrix,
     top_k_accuracy_score,
 )
+from visionblocks.metrics.classification_table import classification_report
 from visionblocks.metrics.precision_recall import (
     f1_score,
     fbeta_score,
@@ -27,7 +28,6 @@ from visionblocks.metrics.ranking import (
     roc_auc_score,
     roc_curve,
 )
-from visionblocks.metrics.report import classification_report
 
 __all__ = [
     "UndefinedMetricWarning",

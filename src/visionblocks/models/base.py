@@ -37,8 +37,18 @@ class Model:
             grads[k] += self.reg * w
         return penalty
 
+    def compute_dtype(self) -> np.dtype:
+        """The dtype the maths runs in: that of the parameters held (``dtype`` when none).
+
+        Assigning float64 arrays to ``params`` (as the course's notebooks do) gives float64
+        results even for a model built with ``dtype=np.float32``.
+        """
+        floats = [v.dtype for v in self.params.values() if np.issubdtype(v.dtype, np.floating)]
+        return np.result_type(*floats) if floats else np.dtype(self.dtype)
+
     def _check_input(self, X, feature_shape):
-        """Checks X is a float batch whose examples have ``feature_shape`` (or flatten to it)."""
+        """Checks X is a float batch whose examples have ``feature_shape`` (or flatten to it);
+        returns it in ``compute_dtype()``."""
         as_float_array("X", X)
         if X.ndim < 2:
             raise ShapeError(f"X must be a batch (N, ...) of examples, got shape {X.shape}")
@@ -48,4 +58,4 @@ class Model:
                 f"X examples must have shape {tuple(feature_shape)} ({want} values), "
                 f"got batch shape {X.shape}"
             )
-        return X.astype(self.dtype, copy=False)
+        return X.astype(self.compute_dtype(), copy=False)

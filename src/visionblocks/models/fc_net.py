@@ -19,6 +19,8 @@ from visionblocks.models.base import Model
 from visionblocks.models.init import init_weight
 
 NORMALIZATIONS = (None, "batchnorm", "layernorm")
+#: How a model draws its dropout masks: the same mask on every forward pass, or fresh ones.
+DROPOUT_MASKS = ("fixed", "fresh")
 
 
 class FullyConnectedNet(Model):
@@ -45,6 +47,7 @@ class FullyConnectedNet(Model):
         seed=None,
         init=None,
         activation="relu",
+        dropout_masks=None,
     ):
         """Builds the parameters.
 
@@ -56,10 +59,17 @@ class FullyConnectedNet(Model):
             normalization: None, 'batchnorm' or 'layernorm'.
             reg: L2 regularisation strength.
             weight_scale: std of the Gaussian initialisation when init is None.
-            dtype: float32 for training, float64 for gradient checks.
+            dtype: float32 for training, float64 for gradient checks. The maths runs in the
+                dtype of the parameters the model holds, so assigning float64 arrays to
+                ``params`` gives float64 results.
             seed: seeds the initialisation and the dropout masks.
             init: None/'gaussian', 'he' or 'xavier'.
             activation: a name in ``visionblocks.layers.ACTIVATIONS`` (relu, elu, gelu, ...).
+            dropout_masks: 'fixed' draws the same dropout mask (from ``seed``) on every forward
+                pass, as the course's model built with a seed does, so numerical gradient
+                checks of a net with dropout pass; 'fresh' draws new masks from ``self.rng``
+                on every pass, for training. Default: 'fixed' when a seed is given, else
+                'fresh'.
         """
         hidden_dims = [int(h) for h in hidden_dims]
         if any(h <= 0 for h in hidden_dims) or input_dim <= 0 or num_classes <= 1:
@@ -75,6 +85,12 @@ class FullyConnectedNet(Model):
             raise ValueError(f"dropout_keep_ratio must be in (0, 1], got {dropout_keep_ratio}")
         self.act = activation_entry(activation)
         self.activation = activation
+        if dropout_masks is None:
+            dropout_masks = "fresh" if seed is None else "fixed"
+        if dropout_masks not in DROPOUT_MASKS:
+            raise ValueError(f"dropout_masks must be one of {DROPOUT_MASKS}, got {dropout_masks!r}")
+        if dropout_masks == "fixed" and seed is None:
+            raise ValueError("dropout_masks='fixed' needs a seed to fix the masks, got seed=None")
         self.input_dim = int(input_dim)
         self.num_classes = int(num_classes)
         self.normalization = normalization
@@ -98,7 +114,10 @@ class FullyConnectedNet(Model):
             if hidden:
                 for (name, _), value in zip(self.act.params, self.act.init_params(d_out, dtype)):
                     self.params[f"{name}{i}"] = value
+        self.dropout_masks = dropout_masks
         self.dropout_param = {"mode": "train", "p": dropout_keep_ratio, "rng": self.rng}
+        if dropout_masks == "fixed":
+            self.dropout_param["seed"] = seed
         self.norm_params = [{"mode": "train"} for _ in range(self.num_layers - 1)]
 
     def buffers(self):
@@ -183,7 +202,10 @@ class FullyConnectedNet(Model):
 
 
 class TwoLayerNet(FullyConnectedNet):
-    """The classic affine - relu - affine - softmax net with params W1, b1, W2, b2."""
+    """The classic affine - relu - affine - softmax net with params W1, b1, W2, b2.
+
+    Float64 by default, as the course's TwoLayerNet (pass ``dtype=np.float32`` to train faster).
+    """
 
     def __init__(
         self,
@@ -192,7 +214,7 @@ class TwoLayerNet(FullyConnectedNet):
         num_classes=10,
         weight_scale=1e-3,
         reg=0.0,
-        dtype=np.float32,
+        dtype=np.float64,
         seed=None,
         init=None,
     ):

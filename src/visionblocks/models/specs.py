@@ -114,12 +114,12 @@ TWOLAYER = register(ModelSpec(
 
 # ------------------------------------------------------------------------------- fc
 def _fc_kwargs(o, shape, num_classes, seed):
-    # TODO(merge): pass dropout_masks="fresh" here once FullyConnectedNet takes it (course-compat)
     return dict(
         hidden_dims=list(o["hidden_dims"]), input_dim=int(np.prod(shape)),
         num_classes=num_classes, dropout_keep_ratio=o["dropout_keep"],
         normalization=o["normalization"], reg=o["reg"], weight_scale=o["weight_scale"],
         seed=seed, init=o["init"], activation=o["activation"],
+        dropout_masks="fresh",  # training draws new masks from model.rng on every pass
     )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from visionblocks.optim.schedules import (
     exponential_decay,
     linear_warmup,
     make_schedule,
+    one_cycle,
     step_decay,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "linear_warmup",
     "make_schedule",
     "nesterov",
+    "one_cycle",
     "rmsprop",
     "sgd",
     "sgd_momentum",

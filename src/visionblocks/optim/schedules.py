@@ -30,7 +30,12 @@ def cosine_decay(base_lr, total_steps, min_lr=0.0):
 
 
 def linear_warmup(schedule, warmup_steps, start_factor=0.0):
-    """Ramps linearly from start_factor * schedule(0) to schedule(warmup_steps), then follows it."""
+    """Warm-up: ramps linearly from ``start_factor * schedule(warmup_steps)`` at step 0 up to
+    ``schedule(warmup_steps)`` at step ``warmup_steps``, then follows ``schedule``.
+
+    The ramp aims at the value the schedule has where the warm-up ends (not at schedule(0)), so
+    the curve is continuous there; with the default start_factor 0 it starts from 0.
+    """
     if warmup_steps < 0:
         raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
 
@@ -41,6 +46,44 @@ def linear_warmup(schedule, warmup_steps, start_factor=0.0):
         return frac * schedule(warmup_steps)
 
     return warmed
+
+
+def one_cycle(base_lr, total_steps, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
+    """The one-cycle policy, step for step the curve of ``torch.optim.lr_scheduler.OneCycleLR``
+    (its defaults: cosine annealing, two phases, no momentum cycling).
+
+    The rate rises from ``base_lr / div_factor`` at step 0 to ``base_lr`` at step
+    ``pct_start * total_steps - 1``, then falls to ``base_lr / (div_factor *
+    final_div_factor)`` at the last step, ``total_steps - 1``, and stays there after it.
+
+    Args:
+        base_lr: the peak learning rate (OneCycleLR's ``max_lr``).
+        total_steps: optimiser steps in the whole run.
+        pct_start: fraction of the steps spent rising, in [0, 1].
+        div_factor: base_lr / initial rate.
+        final_div_factor: initial rate / final rate.
+    """
+    if total_steps <= 0:
+        raise ValueError(f"total_steps must be positive, got {total_steps}")
+    if not 0.0 <= pct_start <= 1.0:
+        raise ValueError(f"pct_start must be in [0, 1], got {pct_start}")
+    start = base_lr / div_factor
+    end = start / final_div_factor
+    peak_step = float(pct_start * total_steps) - 1  # OneCycleLR's end of the rising phase
+    last_step = total_steps - 1
+
+    def cos(a, b, pct):
+        return b + 0.5 * (a - b) * (1 + math.cos(math.pi * pct))
+
+    def frac(step, lo, hi):
+        return 1.0 if hi <= lo else min(1.0, (step - lo) / (hi - lo))
+
+    def schedule(step):
+        if step <= peak_step:
+            return cos(start, base_lr, frac(step, 0.0, peak_step))
+        return cos(base_lr, end, frac(step, peak_step, last_step))
+
+    return schedule
 
 
 def make_schedule(name, base_lr, total_steps, warmup_steps=0, **kwargs):

@@ -7,11 +7,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from visionblocks.errors import ShapeError
+from visionblocks.metrics import confusion_matrix
 from visionblocks.report.plots import new_axes
 
 
 def confusion_counts(y_true, y_pred, num_classes: int) -> np.ndarray:
-    """Confusion matrix of counts.
+    """Confusion matrix of counts over the classes 0..K-1 (``visionblocks.metrics``'s).
 
     Args:
         y_true: (N,) labels in [0, K).
@@ -24,10 +25,12 @@ def confusion_counts(y_true, y_pred, num_classes: int) -> np.ndarray:
     y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
         raise ShapeError(f"y_true {y_true.shape} and y_pred {y_pred.shape} must be equal (N,)")
-    flat = y_true * num_classes + y_pred  # (N,) index into the flattened (K, K) matrix
-    return np.bincount(flat, minlength=num_classes * num_classes).reshape(
-        num_classes, num_classes
-    )  # (K*K,) -> (K, K)
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        if y.size and (y.min() < 0 or y.max() >= num_classes):
+            raise ValueError(
+                f"{name} must lie in [0, {num_classes}), got values in [{y.min()}, {y.max()}]"
+            )
+    return confusion_matrix(y_true, y_pred, labels=np.arange(num_classes))
 
 
 def normalize_rows(cm) -> np.ndarray:

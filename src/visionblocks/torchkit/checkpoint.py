@@ -65,3 +65,32 @@ def load_optimizer_state(opt, arrays: dict, meta: dict, device) -> None:
     groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()}
               for g in meta["param_groups"]]  # fmt: skip
     opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def get_rng_state(device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(torch's CPU generator state, the CUDA generator state of ``device`` or None off CUDA).
+
+    Args:
+        device: the torch.device trained on; only a CUDA device has a device generator here.
+    """
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+def set_rng_state(cpu: torch.Tensor, cuda, device) -> None:
+    """Restores what ``get_rng_state`` returned (the CUDA part only on a CUDA device)."""
+    torch.set_rng_state(cpu)
+    if device.type == "cuda":
+        if cuda is None:
+            raise ValueError(f"no CUDA generator state to restore on {device}")
+        torch.cuda.set_rng_state(cuda, device)
+
+
+def seeded_cuda_state(device, seed: int):
+    """The state of ``device``'s CUDA generator seeded with ``seed`` (None off CUDA), made on
+    a fork so the caller's generator is untouched; seeded once per run, then checkpointed."""
+    if device.type != "cuda":
+        return None
+    with torch.random.fork_rng(devices=[device]), torch.cuda.device(device):
+        torch.cuda.manual_seed(seed)
+        return torch.cuda.get_rng_state(device)

@@ -38,6 +38,20 @@ class DistContext:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    def barrier(self) -> None:
+        """Waits for every process (the training core's ``processes`` interface)."""
+        if self.enabled:
+            dist.barrier()
+
+    def all_gather(self, obj) -> list:
+        """Every process's ``obj`` (picklable; in memory, never from a file), in rank order:
+        the training core saves each rank's random generators through it."""
+        if not self.enabled:
+            return [obj]
+        out = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
 
 def pick_device(name=None, local_rank=0) -> torch.device:
     """The device to train on: ``name`` when given, else cuda, then mps, then cpu."""
@@ -156,5 +170,5 @@ def broadcast_str(text: str | None, ctx) -> str | None:
 
 
 def barrier(ctx) -> None:
-    if ctx.enabled:
-        dist.barrier()
+    """Waits for every process of ``ctx``."""
+    ctx.barrier()

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from visionblocks.errors import ShapeError
 from visionblocks.layers.registry import ACTIVATIONS
 from visionblocks.torchkit.functional_conv import (  # noqa: F401  (re-exported twins)
     avg_pool,
@@ -112,6 +113,12 @@ def affine_norm_relu(x, w, b, gamma, beta, norm_param, norm="batchnorm"):
     return relu(norms[norm](affine(x, w, b), gamma, beta, norm_param))
 
 
+def _check_nonempty(x):
+    """A loss averages over the batch: refuse an empty one (NumPy's losses do the same)."""
+    if x.shape[0] == 0:
+        raise ShapeError(f"x must hold at least one example's scores, got shape {tuple(x.shape)}")
+
+
 def svm_loss(x, y):
     """Multiclass SVM loss with margin 1, summed over classes and averaged over the batch.
 
@@ -121,6 +128,7 @@ def svm_loss(x, y):
     Returns:
         loss: scalar tensor.
     """
+    _check_nonempty(x)
     y = torch.as_tensor(y, device=x.device)
     correct = x.gather(1, y[:, None])  # (N, 1)
     margins = torch.clamp(x - correct + 1.0, min=0.0)  # (N, C)
@@ -138,6 +146,7 @@ def softmax_loss(x, y, label_smoothing=0.0):
     Returns:
         loss: scalar tensor.
     """
+    _check_nonempty(x)
     y = torch.as_tensor(y, device=x.device)
     return F.cross_entropy(x, y, label_smoothing=label_smoothing)
 

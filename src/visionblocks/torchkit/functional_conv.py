@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from visionblocks.errors import ShapeError
 from visionblocks.torchkit.functional_norm import batchnorm
 
 
@@ -70,6 +71,11 @@ def spatial_batchnorm(x, gamma, beta, bn_param):
         out: (N, C, H, W).
     """
     n, c, h, w = x.shape
+    if bn_param.get("mode", "train") == "train" and n * h * w < 2:
+        raise ShapeError(
+            f"spatial_batchnorm in train mode needs at least 2 values per channel (N * H * W) "
+            f"to estimate batch statistics, got {n * h * w} (x shape {tuple(x.shape)})"
+        )
     flat = x.permute(0, 2, 3, 1).reshape(n * h * w, c)  # (N, C, H, W) -> (N*H*W, C)
     out = batchnorm(flat, gamma.reshape(c), beta.reshape(c), bn_param)
     return out.reshape(n, h, w, c).permute(0, 3, 1, 2)  # (N*H*W, C) -> (N, C, H, W)

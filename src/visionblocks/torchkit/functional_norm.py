@@ -7,6 +7,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from visionblocks.errors import ShapeError
+
 
 def _norm_stats(x, axis):
     mu = x.mean(dim=axis, keepdim=True)
@@ -33,6 +35,11 @@ def batchnorm(x, gamma, beta, bn_param):
     rm = torch.as_tensor(bn_param.get("running_mean", np.zeros(d)), dtype=x.dtype)
     rv = torch.as_tensor(bn_param.get("running_var", np.ones(d)), dtype=x.dtype)
     if mode == "train":
+        if x.shape[0] < 2:  # torch's own batch norm refuses this too
+            raise ShapeError(
+                f"batchnorm in train mode needs at least 2 values per feature to estimate "
+                f"batch statistics, got {x.shape[0]} (x shape {tuple(x.shape)})"
+            )
         mu, var = _norm_stats(x, 0)
         out = gamma * (x - mu) / torch.sqrt(var + eps) + beta
         bn_param["running_mean"] = momentum * rm + (1 - momentum) * mu[0].detach()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from visionblocks.errors import ConfigError
-from visionblocks.optim import make_schedule
+from visionblocks.optim import make_schedule, one_cycle
 
 #: update_rule names the torch engine understands (the NumPy engine's, plus adamw).
 OPTIMIZERS = ("sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
@@ -51,26 +49,6 @@ def make_optimizer(name, params, lr, momentum=None, weight_decay=0.0):
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-
-
-def one_cycle(base_lr, total_steps, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
-    """The one-cycle policy: cosine ramp from base_lr / div_factor up to base_lr over the
-    first ``pct_start`` of the steps, then cosine down to base_lr / (div_factor *
-    final_div_factor) (the curve of ``torch.optim.lr_scheduler.OneCycleLR``)."""
-    if total_steps <= 0:
-        raise ValueError(f"total_steps must be positive, got {total_steps}")
-    start, end = base_lr / div_factor, base_lr / (div_factor * final_div_factor)
-    up = max(1, int(pct_start * total_steps))
-
-    def cos(a, b, t):
-        return b + 0.5 * (a - b) * (1 + math.cos(math.pi * t))
-
-    def schedule(step):
-        if step < up:
-            return cos(start, base_lr, step / up)
-        return cos(base_lr, end, min(1.0, (step - up) / max(1, total_steps - up)))
-
-    return schedule
 
 
 def make_lr_schedule(name, base_lr, total_steps, warmup_steps=0, lr_decay=1.0, steps_per_epoch=1):

@@ -13,7 +13,7 @@ import importlib
 import time
 from pathlib import Path
 
-from visionblocks.checkpoint import atomic_write_json, load_checkpoint
+from visionblocks.checkpoint import load_checkpoint
 from visionblocks.config import arch_fit_on
 from visionblocks.errors import ConfigError
 from visionblocks.model_registry import construct
@@ -23,6 +23,7 @@ from visionblocks.torchkit import distributed as D
 from visionblocks.torchkit.augment import make_augment
 from visionblocks.torchkit.optim import SCHEDULES, check_optimizer
 from visionblocks.torchkit.trainer import Trainer
+from visionblocks.training import check_run_dir, open_run_dir, write_summary
 
 
 def check_config(cfg) -> None:
@@ -53,15 +54,11 @@ def build_model(cfg, data):
 
 def _run_dir(cfg, resume, ctx) -> Path:
     out = D.broadcast_str(str(cfg.out or default_run_dir(cfg)), ctx)
-    run_dir = Path(out)
-    if not resume and (run_dir / "config.json").exists():
-        raise ConfigError(f"run directory {run_dir} already holds a run; pass --resume to "
-                          "continue it or choose another --out")  # fmt: skip
+    run_dir = check_run_dir(out, resume)  # every rank, before rank 0 writes config.json
     D.barrier(ctx)
     cfg.out = str(run_dir)
-    if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(run_dir / "config.json", cfg.to_dict())
+    if ctx.is_main:  # only rank 0 looks again: the others would see its config.json
+        open_run_dir(run_dir, cfg.to_dict(), resume)
     return run_dir
 
 
@@ -109,6 +106,14 @@ def train_run(cfg, resume: bool = False) -> dict:
             "best_val_accuracy": trainer.best_val_acc if fit_on == "train" else None,
             "fit_on": fit_on,
             "epochs": trainer.epoch,
+            "kept_epoch": trainer.best_epoch,
+            "kept": (
+                "last epoch (refit)"
+                if fit_on != "train"
+                else "last epoch (no validation examples)"
+                if not len(data["y_val"])
+                else "best validation epoch"
+            ),
             "final_train_accuracy": trainer.train_acc_history[-1] if trainer.epoch else None,
             "num_params": int(sum(p.numel() for p in model.parameters())),
             "engine": "torch",
@@ -123,7 +128,7 @@ def train_run(cfg, resume: bool = False) -> dict:
             "train_seconds": round(time.perf_counter() - start, 2),
         }
         if ctx.is_main:
-            atomic_write_json(run_dir / "summary.json", summary)
+            write_summary(run_dir, summary)
         D.barrier(ctx)
         return summary
     finally:

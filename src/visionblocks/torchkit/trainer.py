@@ -11,25 +11,28 @@ data-parallel training under torchrun (see ``torchkit.distributed``)::
                       schedule="onecycle", epochs=10, batch_size=128, augment=["crop", "flip"])
     trainer.train()
     trainer.best_val_acc, trainer.check_accuracy(data["X_test"], data["y_test"])
+
+The epoch loop, the run directory and resume are the training core's
+(``visionblocks.training.EpochLoop``): this module holds the torch step and what it logs. Every
+process saves its own random generators (NumPy batch order, augmentation, torch CPU and, on
+CUDA, the device generator), so a resumed run -- data-parallel included -- continues exactly.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from pathlib import Path
+import contextlib
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from visionblocks.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
-from visionblocks.errors import ConfigError, ShapeError, TrainingDivergedError
-from visionblocks.solver import check_divergence
+from visionblocks.errors import ConfigError, ShapeError
 from visionblocks.torchkit import checkpoint as ckpt
 from visionblocks.torchkit import distributed as D
 from visionblocks.torchkit.augment import make_augment
 from visionblocks.torchkit.optim import make_lr_schedule, make_optimizer
+from visionblocks.training import EpochLoop
+from visionblocks.training import state as S
 
 _OPTIONS = dict(
     update_rule="sgd_momentum", lr=1e-2, momentum=None, weight_decay=0.0, schedule=None,
@@ -37,11 +40,11 @@ _OPTIONS = dict(
     grad_clip=None, augment=(), bf16=False, channels_last=False, tta_flip=False, device=None,
     seed=0, keep="best",
     out_dir=None, resume=False, explode_factor=3.0, verbose=True, print_every=100,
-    num_train_samples=1000, num_val_samples=None, eval_batch_size=1000, ctx=None,
+    num_train_samples=1000, num_val_samples=None, eval_batch_size=1000, ctx=None, hooks=(),
 )  # fmt: skip
 
 
-class Trainer:
+class Trainer(EpochLoop):
     """Trains an ``nn.Module`` returning scores (N, C) on a data dict of NumPy arrays."""
 
     def __init__(self, model, data, **kwargs):
@@ -72,6 +75,7 @@ class Trainer:
             num_train_samples, num_val_samples: examples used for the accuracies (None: all).
             eval_batch_size: batch size of evaluation.
             ctx: a ``DistContext`` (from ``distributed.setup``); None for one process.
+            hooks: callables ``hook(trainer, record)`` run after each epoch (report hooks).
         """
         unknown = sorted(set(kwargs) - set(_OPTIONS))
         if unknown:
@@ -97,7 +101,10 @@ class Trainer:
         )
         self.augment_fn = make_augment(list(self.augment)) if self.augment else None
         self.aug_gen = torch.Generator().manual_seed(self.seed)
+        # dropout's generators: this process's own (seed + rank), checkpointed per rank
         self.torch_rng = torch.Generator().manual_seed(self.seed + self.ctx.rank).get_state()
+        self.cuda_rng = ckpt.seeded_cuda_state(self.device, self.seed + self.ctx.rank)
+        self._in_session = False
         self.model = model.to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -113,19 +120,24 @@ class Trainer:
             self.schedule, self.lr, self.epochs * per_epoch,
             int(self.warmup_epochs * per_epoch), self.lr_decay, per_epoch,
         )  # fmt: skip
-        self._reset()
-        self.out_dir = Path(self.out_dir) if self.out_dir is not None else None
-        if self.out_dir is not None and self.resume and self._resumable():
-            self._load(self.out_dir / "last")
-        if self.out_dir is not None and self.ctx.is_main:
-            self._trim_metrics()
+        self.rank_spread, self._lr = 0.0, self.lr
+        self.setup_loop(
+            num_epochs=self.epochs, out_dir=self.out_dir, resume=self.resume,
+            explode_factor=self.explode_factor, verbose=self.verbose,
+            print_every=self.print_every, keep=self.keep, processes=self.ctx, hooks=self.hooks,
+        )  # fmt: skip
         if self.verbose and self.ctx.is_main:
             where = f"{self.device}" + (
                 f" x {self.ctx.world_size} processes" if self.ctx.enabled else ""
             )
             print(f"device: {where} (torch {torch.__version__}, {torch.get_num_threads()} threads)")
+            if len(self.y_val) == 0:
+                print("no validation examples: the last epoch's weights are kept")
+        self.start_loop()
 
-    def _resumable(self) -> bool:
+    checkpoint_meta = {"engine": "torch"}
+
+    def checkpoint_exists(self) -> bool:
         """Whether ``out_dir/last`` exists, checked to be seen alike by every process."""
         found = (self.out_dir / "last.json").exists()
         seen = D.all_reduce_sum([float(found)], self.device, self.ctx)[0]
@@ -134,6 +146,73 @@ class Trainer:
                               f"{self.out_dir}/last.json: resuming a multi-machine run needs the "
                               "run directory on a shared file system")  # fmt: skip
         return found
+
+    # ------------------------------------------------------------- the classic names
+    best_val_acc = property(lambda self: self.best_score)
+    train_acc_history = property(lambda self: self.history("train_acc"))
+    val_acc_history = property(lambda self: self.history("val_acc"))
+    lr_history = property(lambda self: self.history("lr"))
+    images_per_sec_history = property(lambda self: self.history("images_per_sec"))
+
+    # -------------------------------------------------------------- the core's hooks
+    def model_state(self):
+        return ckpt.state_arrays(self.model.state_dict(), "params/")
+
+    def load_model_state(self, arrays):
+        ckpt.load_state(self.model, S.group(arrays, "params/"))
+
+    def train_state(self):
+        arrays, meta = ckpt.optimizer_state(self.optimizer)
+        return S.unflatten(arrays, {"optim": meta})
+
+    def load_train_state(self, state):
+        arrays, meta = S.flatten({"optim": state["optim"]})
+        ckpt.load_optimizer_state(self.optimizer, arrays, meta["optim"], self.device)
+
+    def rank_state(self):
+        """This process's generators; inside ``train()`` the torch ones are our fork's."""
+        torch_cpu, cuda = self.torch_rng, self.cuda_rng
+        if self._in_session:
+            torch_cpu, cuda = ckpt.get_rng_state(self.device)
+        out = {"batches": S.generator_state(self.rng), "augment": ckpt.to_array(
+            self.aug_gen.get_state()), "torch": ckpt.to_array(torch_cpu)}  # fmt: skip
+        if cuda is not None:
+            out["cuda"] = ckpt.to_array(cuda)
+        return out
+
+    def load_rank_state(self, state):
+        S.set_generator_state(self.rng, state["batches"])
+        self.aug_gen.set_state(torch.from_numpy(np.ascontiguousarray(state["augment"])))
+        self.torch_rng = torch.from_numpy(np.ascontiguousarray(state["torch"]))
+        if (self.device.type == "cuda") != ("cuda" in state):
+            raise ConfigError(f"{self.out_dir}/last was trained "
+                              f"{'on' if 'cuda' in state else 'off'} CUDA; resume it on the "
+                              "same kind of device for the same numbers")  # fmt: skip
+        if "cuda" in state:
+            self.cuda_rng = torch.from_numpy(np.ascontiguousarray(state["cuda"]))
+
+    @contextlib.contextmanager
+    def session(self):
+        """Dropout draws from torch's global generators: run on a fork of them, set from ours
+        (and checkpointed), so the caller's random state is left as it was."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            ckpt.set_rng_state(self.torch_rng, self.cuda_rng, self.device)
+            self._in_session = True
+            try:
+                yield
+            finally:
+                self._in_session = False
+                self.torch_rng, self.cuda_rng = ckpt.get_rng_state(self.device)
+
+    def steps_per_epoch(self):
+        return len(self.sampler)
+
+    def batches(self):
+        return self.sampler.epoch()
+
+    def begin_epoch(self):
+        self.model.train()
 
     def _check_data(self, data):
         for key in ("X_train", "y_train", "X_val", "y_val"):
@@ -150,18 +229,6 @@ class Trainer:
         self.y_train = torch.as_tensor(data["y_train"], dtype=torch.long, device=self.device)
         self.X_val, self.y_val = data["X_val"], np.asarray(data["y_val"])
 
-    def _reset(self):
-        self.epoch = 0
-        self.best_val_acc = 0.0
-        self.best_state = self._state_copy()
-        self.loss_history, self.train_acc_history, self.val_acc_history = [], [], []
-        self.lr_history, self.images_per_sec_history = [], []
-        self.initial_loss = None
-        self.rank_spread = 0.0
-
-    def _state_copy(self):
-        return {k: v.detach().clone().cpu() for k, v in self.model.state_dict().items()}
-
     # ----------------------------------------------------------------------------- training
     def _layout(self, x):
         """x in the channels-last memory format when asked (images only)."""
@@ -177,73 +244,43 @@ class Trainer:
             loss = loss + self.model.l2_penalty()
         return loss
 
-    def _check_divergence(self, loss, step):
-        if self.initial_loss is None:
-            self.initial_loss = loss
-        check_divergence(
-            loss, self.initial_loss, self.explode_factor, self.epoch, step, self.out_dir
-        )
-
     def train(self):
         """Runs the optimisation; at the end the model holds the best-validation weights (the
-        last epoch's with ``keep='last'``).
+        last epoch's with ``keep='last'`` or without validation examples).
 
         Raises:
             TrainingDivergedError: the loss became NaN/inf or exploded; the model is restored
                 to the end of the last good epoch (whose checkpoint stays on disk).
         """
-        per_epoch = len(self.sampler)
-        # Dropout draws from torch's global generator: run on a fork of it, seeded from ours
-        # (and checkpointed), so the caller's random state is left as it was.
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.set_rng_state(self.torch_rng)
-            if devices:
-                torch.cuda.manual_seed(self.seed + self.ctx.rank + 1000 * self.epoch)
-            while self.epoch < self.epochs:
-                self._train_epoch(per_epoch)
-            self.torch_rng = torch.get_rng_state()
+        super().train()
         self.rank_spread = D.max_param_spread(self.model, self.ctx)
-        self.model.load_state_dict(self.best_state)
         return self
 
-    def _train_epoch(self, per_epoch):
-        start = time.perf_counter()
-        good = self._state_copy()
-        self.model.train()
-        losses, lr = [], self.lr
-        for i, (gidx, mine) in enumerate(self.sampler.epoch()):
-            step = self.epoch * per_epoch + i
-            lr = float(self.schedule_fn(step))
-            for g in self.optimizer.param_groups:
-                g["lr"] = lr
-            gidx = torch.as_tensor(gidx, device=self.device)
-            xb, yb = self.X_train[gidx], self.y_train[gidx]
-            if self.augment_fn is not None:
-                xb = self.augment_fn(xb, self.aug_gen)  # the whole global batch, on every rank
-            if self.ctx.enabled:
-                mine_t = torch.as_tensor(mine, device=self.device)
-                xb, yb = xb[mine_t], yb[mine_t]  # this rank's rows
-            loss = self._forward_loss(xb, yb)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            value = D.all_reduce_mean(float(loss.detach()), self.device, self.ctx)
-            try:
-                self._check_divergence(value, step)
-            except TrainingDivergedError:
-                self.model.load_state_dict(good)
-                raise
-            if self.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            self.optimizer.step()
-            self.loss_history.append(value)
-            losses.append(value)
-            if self.verbose and self.print_every and step % self.print_every == 0:
-                print(f"(Iteration {step + 1} / {self.epochs * per_epoch}) loss: {value:f}")
-        self._end_epoch(losses, lr, time.perf_counter() - start, start, per_epoch)
+    def step(self, batch, step):
+        """One update on a global batch (this rank's rows of it); returns the mean loss."""
+        gidx, mine = batch
+        self._lr = lr = float(self.schedule_fn(step))
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        gidx = torch.as_tensor(gidx, device=self.device)
+        xb, yb = self.X_train[gidx], self.y_train[gidx]
+        if self.augment_fn is not None:
+            xb = self.augment_fn(xb, self.aug_gen)  # the whole global batch, on every rank
+        if self.ctx.enabled:
+            mine_t = torch.as_tensor(mine, device=self.device)
+            xb, yb = xb[mine_t], yb[mine_t]  # this rank's rows
+        loss = self._forward_loss(xb, yb)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        value = D.all_reduce_mean(float(loss.detach()), self.device, self.ctx)
+        self.check_loss(value, step)  # before the update: a NaN gradient never lands
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+        return value
 
-    def _end_epoch(self, losses, lr, train_seconds, start, per_epoch):
-        self.epoch += 1
+    def end_epoch(self, losses, train_seconds):
+        """Measures the accuracies (on every rank, reduced); returns the epoch's record."""
         n_train = len(self.y_train)
         sub = None
         if self.num_train_samples is not None and n_train > self.num_train_samples:
@@ -257,42 +294,10 @@ class Trainer:
         if self.num_val_samples is not None and len(yv) > self.num_val_samples:
             vs = np.random.default_rng(self.seed + 1).choice(len(yv), self.num_val_samples, False)
             Xv, yv = Xv[vs], yv[vs]
-        val_acc = self.check_accuracy(Xv, yv)
-        ips = per_epoch * self.batch_size / max(train_seconds, 1e-9)
-        for hist, v in ((self.train_acc_history, train_acc), (self.val_acc_history, val_acc),
-                        (self.lr_history, lr), (self.images_per_sec_history, ips)):  # fmt: skip
-            hist.append(v)
-        improved = val_acc > self.best_val_acc or self.epoch == 1 or self.keep == "last"
-        if improved:
-            self.best_val_acc, self.best_state = val_acc, self._state_copy()
-        mean_loss = float(np.mean(losses)) if losses else float("nan")
-        if self.verbose:
-            print(f"(Epoch {self.epoch} / {self.epochs}) train acc: {train_acc:f}; "
-                  f"val_acc: {val_acc:f}; loss {mean_loss:f}; lr {lr:.3g}; "
-                  f"{ips:.0f} images/s")  # fmt: skip
-        if self.out_dir is not None and self.ctx.is_main:
-            record = {"epoch": self.epoch, "loss": mean_loss, "train_acc": train_acc,
-                      "val_acc": val_acc, "lr": lr,
-                      "seconds": round(time.perf_counter() - start, 4),
-                      "images_per_sec": round(ips, 1)}  # fmt: skip
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            # As in the Solver: the metrics line first; resuming trims lines past the checkpoint.
-            with open(self.out_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-            if improved:
-                self._save(self.out_dir / "best", best_only=True)
-            self._save(self.out_dir / "last")
-        D.barrier(self.ctx)
-
-    def _trim_metrics(self):
-        """Keeps only the metrics.jsonl lines of epochs the checkpoint covers (none if fresh)."""
-        path = self.out_dir / "metrics.jsonl"
-        if not path.exists():
-            return
-        lines = path.read_text().splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line)["epoch"] <= self.epoch]
-        if len(kept) != len(lines):
-            atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
+        val_acc = self.check_accuracy(Xv, yv) if len(yv) else None
+        ips = len(losses) * self.batch_size / max(train_seconds, 1e-9)
+        return {"loss": float(np.mean(losses)), "train_acc": train_acc, "val_acc": val_acc,
+                "lr": self._lr, "images_per_sec": round(ips, 1)}  # fmt: skip
 
     # --------------------------------------------------------------------------- evaluation
     @torch.no_grad()
@@ -319,43 +324,6 @@ class Trainer:
         pred = torch.from_numpy(self.predict(X[rows]))
         correct = float((pred == y[rows]).sum())
         correct, total = D.all_reduce_sum([correct, float(len(y[rows]))], self.device, self.ctx)
-        return correct / max(total, 1.0)
-
-    # --------------------------------------------------------------------- checkpoint state
-    def _save(self, stem, best_only=False):
-        arrays = ckpt.state_arrays(self.best_state, "params/")
-        meta = {"epoch": self.epoch, "best_val_acc": self.best_val_acc, "engine": "torch"}
-        if not best_only:
-            arrays = {f"best/{k}": v for k, v in arrays.items()}
-            arrays.update(ckpt.state_arrays(self.model.state_dict(), "params/"))
-            opt_arrays, opt_meta = ckpt.optimizer_state(self.optimizer)
-            arrays.update(opt_arrays)
-            arrays["rng/torch"] = torch.get_rng_state().numpy()  # inside train(): our fork
-            arrays["rng/augment"] = self.aug_gen.get_state().numpy()
-            meta.update(
-                optim=opt_meta, rng=self.rng.bit_generator.state, initial_loss=self.initial_loss,
-                history={"loss": self.loss_history, "train_acc": self.train_acc_history,
-                         "val_acc": self.val_acc_history, "lr": self.lr_history,
-                         "images_per_sec": self.images_per_sec_history},
-            )  # fmt: skip
-        save_checkpoint(stem, arrays, meta)
-
-    def _load(self, stem):
-        arrays, meta = load_checkpoint(stem)
-        if meta.get("engine") != "torch":
-            raise ConfigError(f"{stem}.json is not a checkpoint of the torch engine")
-        ckpt.load_state(self.model, ckpt.group(arrays, "params/"))
-        self.best_state = {
-            k: torch.from_numpy(np.ascontiguousarray(v))
-            for k, v in ckpt.group(arrays, "best/params/").items()
-        }
-        ckpt.load_optimizer_state(self.optimizer, arrays, meta["optim"], self.device)
-        self.torch_rng = torch.from_numpy(arrays["rng/torch"])
-        self.aug_gen.set_state(torch.from_numpy(arrays["rng/augment"]))
-        self.rng.bit_generator.state = meta["rng"]
-        self.epoch, self.best_val_acc = meta["epoch"], meta["best_val_acc"]
-        self.initial_loss = meta["initial_loss"]
-        h = meta["history"]
-        self.loss_history, self.train_acc_history = h["loss"], h["train_acc"]
-        self.val_acc_history, self.lr_history = h["val_acc"], h["lr"]
-        self.images_per_sec_history = h["images_per_sec"]
+        if total == 0:
+            raise ValueError("check_accuracy needs at least one example, got 0")
+        return correct / total
