@@ -205,3 +205,15 @@ def test_takers_name_models_and_the_torch_engine():
     assert takers("widths") == ["resnet"]
     assert takers("grad_clip") == ["--engine torch"]
     assert takers("nothing") == []
+
+
+def test_resume_names_a_changed_model_option(tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["train", "--data", "digits", "--num-train", "100", "--epochs", "1", "--batch-size",
+            "50", "--out", str(out)]  # fmt: skip
+    assert main([*base, "--hidden-dims", "8"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--hidden-dims", "16"]) == 2
+    err = capsys.readouterr().err
+    assert "--resume cannot change hidden_dims ([8] -> [16])" in err  # the option, not the table
+    assert main(["train", "--out", str(out), "--resume", "--epochs", "2"]) == 0
