@@ -5,27 +5,32 @@ Every ratio compares timings taken in this one run. Tables (markdown):
 1. kNN distances on a Fashion-MNIST subset: two loops, one loop, no loops (float64
    ``compute_distances_no_loops``) and the chunked exact search ``kneighbors``, with the
    largest difference from the two-loop distances;
-2. the full problem (10,000 test x 60,000 train x 784): ``KNearestNeighbor.predict`` (no-loop
-   path) against scikit-learn's brute-force ``KNeighborsClassifier`` fit + predict, with the
-   accuracy, the agreement of the predictions and the peak memory NumPy allocated;
-3. the SVM and softmax losses, naive loops against vectorized, on a 500-example dev batch;
-4. with ``--linear``: ``visionblocks train --config configs/fashion_mnist_{softmax,svm}.toml``
-   (its whole wall time, data loading included) against scikit-learn's LogisticRegression
-   (max_iter=1000) and LinearSVC (defaults) fit + predict on the same training set.
+2. the full problem (10,000 test x 60,000 train x 784, k = 4, the k that
+   ``configs/fashion_mnist_knn.toml``'s cross-validation chose): ``KNearestNeighbor.predict``
+   against scikit-learn's brute-force ``KNeighborsClassifier`` fit + predict, ``--repeats-full``
+   interleaved pairs (order alternating), every time, the median ratio and its min/max, the
+   load average around every timed block, the predictions checked identical, and the peak
+   memory NumPy allocated, measured in a separate untimed pass;
+3. the SVM and softmax losses, naive loops against vectorized, on a 500-example dev batch.
 
-    flock /tmp/visionblocks-cpu.lock .venv/bin/python benchmarks/bench_classic.py --linear
+``--only-full`` runs table 2 alone (what ``run_fair.sh`` does); ``--json`` writes its records.
+Exit status 1 when our predictions differ from scikit-learn's. ``--linear`` runs
+``bench_linear.py`` (ours against LogisticRegression / LinearSVC) afterwards.
+
+    flock /tmp/visionblocks-cpu.lock .venv/bin/python benchmarks/bench_classic.py --only-full \
+        --repeats-full 5 --json knn.json
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
+import statistics
+import sys
 import time
 import tracemalloc
-import warnings
-from pathlib import Path
 
 import numpy as np
+from fairness import env_line, environment, fmt_load, ratio_summary, timed, write_json
 
 from visionblocks.classic import (
     KNearestNeighbor,
@@ -35,8 +40,6 @@ from visionblocks.classic import (
     svm_loss_vectorized,
 )
 from visionblocks.data import load_dataset
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def best_time(fn, repeats):
@@ -83,8 +86,23 @@ def distance_table(X, y, Xt, num_test, num_train, repeats):
     return "\n".join(out)
 
 
-def full_table(X, y, Xt, yt, k):
-    """Table 2: the full problem, ours against scikit-learn brute force, interleaved."""
+def full_knn(X, y, Xt, yt, k, repeats):
+    """Table 2: ours against scikit-learn's brute force on the full problem, interleaved.
+
+    Each repeat times both, one after the other, the order alternating (ours first in even
+    repeats, scikit-learn first in odd ones), each timed block holding only the fit and the
+    predict. Peak memory is measured afterwards in a separate, untimed pass of ours under
+    tracemalloc (tracemalloc slows allocation, so it never runs during a timed block).
+
+    Args:
+        X: (N, D) training rows; y: (N,) labels.
+        Xt: (M, D) test rows; yt: (M,) labels.
+        k: neighbours.
+        repeats: timed pairs (>= 1).
+
+    Returns:
+        (markdown table, JSON-ready dict, whether every prediction equals scikit-learn's).
+    """
     from sklearn.neighbors import KNeighborsClassifier
 
     def ours():
@@ -94,32 +112,59 @@ def full_table(X, y, Xt, yt, k):
 
     def sklearn():
         clf = KNeighborsClassifier(n_neighbors=k, algorithm="brute")
-        return clf.fit(X, y).predict(Xt)
+        return clf.fit(X, y).predict(Xt), None
 
-    tracemalloc.start()
-    start = time.perf_counter()
-    pred, fallbacks = ours()
-    t_ours = time.perf_counter() - start
+    runs = []
+    preds = {}
+    for r in range(max(repeats, 1)):
+        order = [("ours", ours), ("sklearn", sklearn)]
+        for name, fn in order if r % 2 == 0 else order[::-1]:
+            t = timed(fn)
+            pred, fallbacks = t.pop("result")
+            runs.append({"repeat": r + 1, "method": name, **t, "fallbacks": fallbacks,
+                         "accuracy": float(np.mean(pred == yt))})  # fmt: skip
+            if name in preds and not np.array_equal(preds[name], pred):
+                raise AssertionError(f"{name}'s predictions changed between repeats")
+            preds[name] = pred
+    differ = int(np.sum(preds["ours"] != preds["sklearn"]))
+    fallbacks = next(r["fallbacks"] for r in runs if r["method"] == "ours")
+    tracemalloc.start()  # the untimed memory pass
+    ours()
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    start = time.perf_counter()
-    pred_sk = sklearn()
-    t_sk = time.perf_counter() - start
-    return "\n".join(
-        [
-            f"kNN on the full problem: {len(yt)} test x {len(y)} train x {X.shape[1]}, k={k}",
-            "",
-            "| method | wall time (s) | test accuracy | peak NumPy memory (MiB) |",
-            "|---|---:|---:|---:|",
-            f"| KNearestNeighbor.predict (no loops, chunked) | {t_ours:.1f} | "
-            f"{np.mean(pred == yt):.4f} | {peak:.0f} |",
-            f"| sklearn KNeighborsClassifier(algorithm='brute') | {t_sk:.1f} | "
-            f"{np.mean(pred_sk == yt):.4f} | - |",
-            "",
-            f"speed-up over scikit-learn: {t_sk / t_ours:.2f}x; predictions agree on "
-            f"{np.mean(pred == pred_sk):.2%} of test images; rows re-checked exactly: {fallbacks}",
-        ]
-    )
+    t = {m: [r["seconds"] for r in runs if r["method"] == m] for m in ("ours", "sklearn")}
+    ratio = ratio_summary(t["sklearn"], t["ours"])
+    acc = {m: next(r["accuracy"] for r in runs if r["method"] == m) for m in t}
+    out = [
+        f"kNN on the full problem: {len(yt)} test x {len(y)} train x {X.shape[1]}, k={k}, "
+        f"{len(t['ours'])} interleaved repeats (order alternating, ours first in repeat 1)",
+        "",
+        "| repeat | order | ours (s) | sklearn brute (s) | sklearn / ours | load 1-min before -> "
+        "after (ours; sklearn) |",
+        "|---:|---|---:|---:|---:|---|",
+    ]
+    for i, (a, b) in enumerate(zip(t["ours"], t["sklearn"])):
+        ra, rb = (next(r for r in runs if r["repeat"] == i + 1 and r["method"] == m)
+                  for m in ("ours", "sklearn"))  # fmt: skip
+        loads = (f"{fmt_load(ra['load_before'])} -> {fmt_load(ra['load_after'])}; "
+                 f"{fmt_load(rb['load_before'])} -> {fmt_load(rb['load_after'])}")  # fmt: skip
+        order = "ours, sklearn" if i % 2 == 0 else "sklearn, ours"
+        out.append(f"| {i + 1} | {order} | {a:.2f} | {b:.2f} | {b / a:.2f}x | {loads} |")
+    out += [
+        "",
+        f"median ratio sklearn / ours: **{ratio['median']:.2f}x** (min {ratio['min']:.2f}x, "
+        f"max {ratio['max']:.2f}x); median times: ours {statistics.median(t['ours']):.2f} s, "
+        f"sklearn {statistics.median(t['sklearn']):.2f} s",
+        f"test accuracy: ours {acc['ours']:.4f}, sklearn {acc['sklearn']:.4f}; predictions "
+        f"differing from sklearn's: {differ} of {len(yt)}"
+        + (" (identical)" if differ == 0 else " (NOT IDENTICAL)"),
+        f"rows re-checked with the exact fallback: {fallbacks}; "
+        f"peak NumPy allocation of ours (tracemalloc, separate untimed pass): {peak:.0f} MiB",
+    ]
+    record = {"k": k, "num_test": len(yt), "num_train": len(y), "dim": int(X.shape[1]),
+              "runs": runs, "ratio_sklearn_over_ours": ratio, "accuracy": acc,
+              "predictions_differing": differ, "peak_numpy_mib_untimed": peak}  # fmt: skip
+    return "\n".join(out), record, differ == 0
 
 
 def loss_table(X, y, repeats, num=500):
@@ -148,70 +193,41 @@ def loss_table(X, y, repeats, num=500):
     return "\n".join(out)
 
 
-def linear_table():
-    """Table 4: our SGD runs (the configs, through train_run) against scikit-learn, both fitted
-    on the training set the config names (train + val) and tested once."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.svm import LinearSVC
-
-    from visionblocks.config import config_from_dict, load_toml
-    from visionblocks.runs import load_run_data, train_run
-
-    out = [
-        "Linear classifiers on Fashion-MNIST, fitted on train + val (60,000), tested on 10,000",
-        "",
-        "| model | wall time (s) | test accuracy |",
-        "|---|---:|---:|",
-    ]
-    for name, sk in [
-        ("softmax", lambda: LogisticRegression(max_iter=1000)),
-        ("svm", lambda: LinearSVC()),
-    ]:
-        with tempfile.TemporaryDirectory() as tmp:
-            values = load_toml(ROOT / "configs" / f"fashion_mnist_{name}.toml")
-            cfg = config_from_dict({**values, "out": str(Path(tmp) / "run")})
-            start = time.perf_counter()
-            summary = train_run(cfg)
-            t_ours = time.perf_counter() - start
-            data = load_run_data(cfg)
-        splits = ("X_train", "X_val") if summary["fit_on"] == "train+val" else ("X_train",)
-        X_fit = np.concatenate([data[k].reshape(len(data[k]), -1) for k in splits])
-        y_fit = np.concatenate([data["y" + k[1:]] for k in splits])
-        clf = sk()
-        start = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            clf.fit(X_fit, y_fit)
-        test_acc = np.mean(clf.predict(data["X_test"].reshape(10000, -1)) == data["y_test"])
-        t_sk = time.perf_counter() - start
-        note = " (did not converge)" if caught else ""
-        out.append(
-            f"| `train --config configs/fashion_mnist_{name}.toml` (SGD, train_seconds "
-            f"{summary['train_seconds']:.1f}) | {t_ours:.1f} | {summary['test_accuracy']:.4f} |"
-        )
-        out.append(f"| sklearn {type(clf).__name__}{note} | {t_sk:.1f} | {test_acc:.4f} |")
-        out.append(f"| ratio (sklearn / ours) | {t_sk / t_ours:.1f}x | |")
-    return "\n".join(out)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-test", type=int, default=200, help="subset test rows (table 1)")
     parser.add_argument("--num-train", type=int, default=5000, help="subset training rows")
-    parser.add_argument("--k", type=int, default=5, help="k of the full-problem comparison")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--k", type=int, default=4, help="k of the full-problem comparison")
+    parser.add_argument("--repeats", type=int, default=3, help="best-of repeats, tables 1, 3")
+    parser.add_argument("--repeats-full", type=int, default=5, help="interleaved pairs, table 2")
+    parser.add_argument("--full-test", type=int, default=10000, help="test rows of table 2")
+    parser.add_argument("--full-train", type=int, default=60000, help="training rows, table 2")
     parser.add_argument("--skip-full", action="store_true", help="skip table 2")
-    parser.add_argument("--linear", action="store_true", help="add table 4 (a few minutes)")
+    parser.add_argument("--only-full", action="store_true", help="table 2 alone")
+    parser.add_argument("--json", help="write table 2's records (and the environment) here")
+    parser.add_argument("--linear", action="store_true", help="then run bench_linear.py")
     args = parser.parse_args(argv)
     X, y, Xt, yt = load_fashion()
-    print(distance_table(X, y, Xt, args.num_test, args.num_train, args.repeats), end="\n\n")
+    if not args.only_full:
+        print(distance_table(X, y, Xt, args.num_test, args.num_train, args.repeats), end="\n\n")
+    identical = True
     if not args.skip_full:
-        print(full_table(X, y, Xt, yt, args.k), end="\n\n", flush=True)
-    print(loss_table(X, y, args.repeats), end="\n\n", flush=True)
+        table, record, identical = full_knn(
+            X[: args.full_train], y[: args.full_train], Xt[: args.full_test],
+            yt[: args.full_test], args.k, args.repeats_full,
+        )  # fmt: skip
+        env = environment()
+        print(f"{table}\n\n{env_line(env)}", end="\n\n", flush=True)
+        if args.json:
+            write_json(args.json, {"knn": record, "environment": env})
+    if not args.only_full:
+        print(loss_table(X, y, args.repeats), end="\n\n", flush=True)
     if args.linear:
-        print(linear_table())
+        import bench_linear  # the script's folder is on sys.path when run as a file
+
+        bench_linear.main([])
+    return 0 if identical else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
