@@ -33,10 +33,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import tomllib
 from fairness import env_line, environment, fmt_load, timed, write_json
 
 import visionblocks
+from visionblocks.config import load_toml
 from visionblocks.data import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,8 +88,7 @@ def ours(name, work, smoke):
     summary = json.loads((refit_dir / "summary.json").read_text())
     for t in (search, refit):
         t.pop("result")
-    with open(ROOT / "configs" / f"fashion_mnist_{name}.toml", "rb") as f:
-        config = tomllib.load(f)
+    config = load_toml(ROOT / "configs" / f"fashion_mnist_{name}.toml")  # flat: reg is in [model]
     return {"search": search, "refit": refit, "trials": trials, "best_trial": best,
             "test_accuracy": summary["test_accuracy"], "refit_summary": summary,
             "config_lr_reg": [config["lr"], config["reg"]], "epochs": config["epochs"]}  # fmt: skip

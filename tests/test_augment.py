@@ -1,11 +1,15 @@
-"""Minibatch augmentation for the NumPy Solver: seeded, shape-preserving, exact flips and crops."""
+"""Minibatch augmentation for the NumPy Solver: seeded, shape-preserving, exact flips, crops and
+erasing, and the one augmentation grammar both engines parse with."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
 
-from visionblocks.data.augment import make_augment, random_crop, random_flip
+from visionblocks.data.augment import make_augment, random_crop, random_erasing, random_flip
+from visionblocks.data.augment_grammar import AugmentStep, parse_augment
 from visionblocks.errors import ConfigError
 
 
@@ -123,3 +127,82 @@ def test_solver_applies_augmentation_per_minibatch_and_seeded():
     p2 = train()
     for k in p1:
         np.testing.assert_array_equal(p1[k], p2[k])
+
+
+# ------------------------------------------------------------------ one grammar, both engines
+GRAMMAR = [
+    ("crop", AugmentStep("crop")),
+    ("crop:2", AugmentStep("crop", 2)),
+    ("flip", AugmentStep("flip")),
+    ("flip:0.3", AugmentStep("flip", 0.3)),
+    ("erase", AugmentStep("erase")),
+    ("erase:0.25", AugmentStep("erase", 0.25)),
+]
+
+
+@pytest.mark.parametrize("text, step", GRAMMAR)
+def test_the_grammar_parses_each_text_to_one_step(text, step):
+    assert parse_augment([text]) == (step,)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("rotate", "unknown augmentation 'rotate'"),
+        ("crop:-1", "expected an integer pad >= 0"),
+        ("crop:1.5", "expected an integer pad >= 0"),
+        ("flip:2", "expected a probability in [0, 1]"),
+        ("erase:x", "expected a probability in [0, 1]"),
+    ],
+)
+def test_bad_texts_are_refused_by_the_grammar_and_both_engines(text, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_augment([text])
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_augment([text])
+
+
+def test_both_engines_parse_with_the_one_grammar():
+    torch_augment = pytest.importorskip("visionblocks.torchkit.augment")
+    from visionblocks.data import augment as numpy_augment
+
+    assert numpy_augment.parse_augment is torch_augment.parse_augment is parse_augment
+    assert numpy_augment.ERASE_SCALE == torch_augment.ERASE_SCALE
+
+
+def test_crop_with_a_pad_works_on_numpy(rng):
+    X = np.ones((64, 1, 28, 28))
+    out = make_augment(["crop:2"])(X, np.random.default_rng(0))
+    zero_rows = (out.sum(axis=(1, 3)) == 0).sum(axis=1)
+    assert zero_rows.max() == 2  # pad 2, not the default 4 of a 28-pixel image
+    np.testing.assert_array_equal(make_augment(["crop:0"])(X, np.random.default_rng(0)), X)
+
+
+def test_numpy_erasing_zeroes_one_rectangle_per_chosen_image():
+    X = np.ones((256, 2, 10, 12), np.float32)
+    out = random_erasing(X, np.random.default_rng(2), p=1.0)
+    assert out.dtype == X.dtype and out.shape == X.shape
+    zero = out[:, 0] == 0  # (N, H, W)
+    np.testing.assert_array_equal(out[:, 0] == 0, out[:, 1] == 0)  # every channel
+    rows, cols = zero.any(axis=2).sum(1), zero.any(axis=1).sum(1)
+    np.testing.assert_array_equal(zero.sum((1, 2)), rows * cols)  # one rectangle
+    fraction = zero.mean(axis=(1, 2))
+    assert (fraction > 0).all() and fraction.max() <= 0.35
+    np.testing.assert_array_equal(random_erasing(X, np.random.default_rng(2), p=0.0), X)
+    assert np.all(X == 1)  # the input is left alone
+    half = make_augment(["erase:0.5"])(X, np.random.default_rng(4))
+    erased = (half[:, 0] == 0).any(axis=(1, 2)).mean()
+    assert 0.4 < erased < 0.6
+
+
+def test_erasing_means_the_same_on_both_engines():
+    torch = pytest.importorskip("torch")
+    from visionblocks.torchkit.augment import make_augment as torch_make
+
+    n = 4000
+    X = np.ones((n, 1, 12, 12), np.float32)
+    ours = make_augment(["erase:0.7"])(X, np.random.default_rng(0))
+    theirs = torch_make(["erase:0.7"])(torch.ones(n, 1, 12, 12), torch.Generator().manual_seed(0))
+    a, b = (ours[:, 0] == 0), (theirs[:, 0] == 0).numpy()
+    assert abs(a.any(axis=(1, 2)).mean() - b.any(axis=(1, 2)).mean()) < 0.04  # p
+    assert abs(a.mean() - b.mean()) < 0.01  # the erased area

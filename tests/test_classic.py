@@ -164,9 +164,34 @@ def test_cli_twolayer_on_features(tmp_path, capsys):
     [
         (["--model", "knn", "--features", "color"], "RGB"),
         (["--model", "knn", "--features", "sift"], "unknown feature"),
-        (["--model", "svm", "--search", "bayes"], "search must be"),
+        (
+            ["--model", "svm", "--search", "bayes"],
+            "option search: expected one of 'grid', 'random' or none, got 'bayes'",
+        ),
         (["--model", "knn", "--config", "ARCH:k = 5000"], "k must be in"),
-        (["--model", "knn", "--config", "ARCH:colour = 1"], "unknown arch option"),
+        (
+            ["--model", "knn", "--config", "ARCH:colour = 1"],
+            "unknown option(s) colour; model 'knn' on the numpy engine takes: ",
+        ),
+        (
+            ["--model", "knn", "--config", "ARCH:hidden_dims = [3]"],
+            "option 'hidden_dims' is not "
+            "an option of model 'knn'; it is taken by: twolayer, fc, convnet",
+        ),
+        (
+            ["--model", "knn", "--config", "ARCH:k = 3\nk_choices = [1, 3]"],
+            "options k and k_choices: give k (a fixed k) or k_choices (cross-validated), not both",
+        ),
+        (
+            ["--model", "knn", "--lr", "0.1"],
+            "option 'lr' is not an option of model 'knn'; it "
+            "is taken by: twolayer, fc, threelayer, convnet, resnet, svm, softmax",
+        ),
+        (
+            ["--model", "svm", "--augment", "flip"],
+            "option 'augment' is not an option of model "
+            "'svm'; it is taken by: twolayer, fc, threelayer, convnet, resnet",
+        ),
     ],
 )
 def test_cli_bad_options(tmp_path, capsys, args, message):
@@ -176,4 +201,6 @@ def test_cli_bad_options(tmp_path, capsys, args, message):
         args = [*args[:-1], str(cfg)]
     base = ["train", "--data", "digits", "--out", str(tmp_path / "bad")]
     assert main([*base, *args]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "bad").exists()  # checked before the run directory is made

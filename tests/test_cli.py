@@ -24,7 +24,9 @@ def test_train_writes_the_run_directory_and_evaluate_agrees(tmp_path, capsys):
     assert [x["epoch"] for x in lines] == [1, 2]
     assert {"loss", "train_acc", "val_acc", "lr", "seconds"} <= set(lines[0])
     config = json.loads((out / "config.json").read_text())
-    assert config["hidden_dims"] == [32] and config["normalization"] == "batchnorm"
+    assert config["model"] == {"name": "fc", "hidden_dims": [32], "normalization": "batchnorm",
+                               "dropout_keep": 0.9, "init": "he", "weight_scale": 0.01,
+                               "reg": 0.0, "activation": "relu"}  # fmt: skip
     assert (out / "best.npz").exists() and (out / "last.json").exists()
     assert main(["evaluate", str(out)]) == 0
     assert capsys.readouterr().out.strip() == printed[-1]
@@ -58,21 +60,30 @@ def test_no_test_leaves_the_test_split_alone(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--lr", "-1"], "lr must be >= 0"),
+        (["--lr", "-1"], "option lr: expected a number > 0, got '-1'"),
         (["--model", "resnet1000"], "unknown model 'resnet1000'"),
-        (["--update-rule", "adamax"], "unknown update rule 'adamax'"),
+        (
+            ["--update-rule", "adamax"],
+            "option update_rule: expected one of 'sgd', "
+            "'sgd_momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam', 'adamw', got 'adamax'",
+        ),
         (["--batch-size", "5000"], "larger than the"),
         (["--data", "cifar-100"], "unknown data set"),
-        (["--normalization", "groupnorm"], "normalization must be one of"),
+        (
+            ["--normalization", "groupnorm"],
+            "option normalization: expected one of 'batchnorm', "
+            "'layernorm' or none, got 'groupnorm'",
+        ),
         (["--data", "mnist", "--data-dir", "/nonexistent"], "not found: looked for"),
         (["--config", "/nonexistent.toml"], "config file /nonexistent.toml does not exist"),
     ],
 )
 def test_bad_options_end_with_one_line_error(tmp_path, capsys, args, message):
-    code, _ = _train(tmp_path, *args)
+    code, out = _train(tmp_path, *args)
     err = capsys.readouterr().err.strip()
-    assert code == 2 and err.startswith("error: ") and message in err
+    assert code == 2 and err.startswith("error: ") and message in err, err
     assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()  # checked before the run directory is made
 
 
 def test_bad_config_file_contents(tmp_path, capsys):

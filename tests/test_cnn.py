@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from visionblocks.cli import main
-from visionblocks.config import TrainConfig
+from visionblocks.config import config_from_dict
 from visionblocks.errors import ConfigError, ShapeError
 from visionblocks.gradcheck import eval_numerical_gradient, rel_error
 from visionblocks.models import ConvNet, ThreeLayerConvNet
@@ -143,19 +143,19 @@ def test_bad_input_shapes_are_rejected(rng):
     assert model.loss(flat).shape == (2, 10)  # rows of C * H * W values are accepted
 
 
-def test_registry_builds_from_the_arch_table():
+def test_registry_builds_from_the_model_options():
     data = {"X_train": np.zeros((2, 1, 28, 28), np.float32), "class_names": list("abcdefghij")}
     arch = {"num_filters": [8, 16], "convs_per_stage": 1, "hidden_dims": [32]}
-    cfg = TrainConfig(model="convnet", arch={**arch, "normalization": "none"})
+    cfg = config_from_dict({"model": {"name": "convnet", **arch, "normalization": "none"}})
     model = build_model(cfg, data)
     assert isinstance(model, ConvNet) and model.normalization is None
     assert model.params["W3"].shape == (16 * 7 * 7, 32)
-    cfg = TrainConfig(model="threelayer", arch={"num_filters": 4, "filter_size": 3})
+    cfg = config_from_dict({"model": "threelayer", "arch": {"num_filters": 4, "filter_size": 3}})
     assert build_model(cfg, data).params["W1"].shape == (4, 1, 3, 3)
-    with pytest.raises(ConfigError, match="unknown \\[arch\\] option"):
-        build_model(TrainConfig(model="convnet", arch={"filters": [8]}), data)
-    with pytest.raises(ConfigError, match="ConvNet"):
-        build_model(TrainConfig(model="convnet", arch={"num_filters": [8, 8, 8]}), data)
+    with pytest.raises(ConfigError, match="unknown option\\(s\\) filters"):
+        config_from_dict({"model": "convnet", "arch": {"filters": [8]}})
+    with pytest.raises(ConfigError, match="ConvNet: input 28x28 does not halve evenly"):
+        build_model(config_from_dict({"model": "convnet", "num_filters": [8, 8, 8]}), data)
 
 
 def test_cli_trains_a_convnet_from_a_config_file(tmp_path, capsys):
@@ -168,5 +168,5 @@ def test_cli_trains_a_convnet_from_a_config_file(tmp_path, capsys):
     assert main(["train", "--config", str(cfg)]) == 0
     assert "test accuracy: 0." in capsys.readouterr().out
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert saved["arch"]["num_filters"] == [4]
+    assert saved["model"]["name"] == "convnet" and saved["model"]["num_filters"] == [4]
     assert main(["evaluate", str(tmp_path / "run")]) == 0  # rebuilds the model with its buffers

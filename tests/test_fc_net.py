@@ -135,11 +135,10 @@ def test_dropout_masks_fixed_by_a_seed_as_the_course_or_fresh_for_training(rng):
 
 def test_the_cli_model_trains_with_fresh_masks_and_twolayer_in_float32():
     from visionblocks.config import config_from_dict
-    from visionblocks.runs import MODEL_BUILDERS
+    from visionblocks.runs import build_model
 
+    data = {"X_train": np.zeros((2, 1, 8, 8), np.float32), "class_names": list("0123456789")}
     cfg = config_from_dict({"data": "digits", "dropout_keep": 0.8, "seed": 0}).validate()
-    assert MODEL_BUILDERS["fc"](cfg, (1, 8, 8), 10).dropout_masks == "fresh"
+    assert build_model(cfg, data).dropout_masks == "fresh"
     cfg = config_from_dict({"data": "digits", "model": "twolayer", "hidden_dims": [16]})
-    assert (
-        MODEL_BUILDERS["twolayer"](cfg.validate(), (1, 8, 8), 10).params["W1"].dtype == np.float32
-    )
+    assert build_model(cfg.validate(), data).params["W1"].dtype == np.float32

@@ -4,79 +4,53 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
+from pathlib import Path
 
 from visionblocks.errors import VisionBlocksError
 
-
-def _int_list(text):
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from None
-
-
-def _str_list(text):
-    return [v.strip() for v in text.split(",") if v.strip()]
+#: Titles of the shared option groups in ``train --help``.
+GROUP_TITLES = {
+    "run": "run and data options (every model)",
+    "training": "training-loop options",
+    "linear": "linear-classifier search options (svm, softmax)",
+    "refit": "refit option",
+    "torch": "torch engine options (--engine torch)",
+}
 
 
-def _bool(text):
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+def _argv_value(argv, flag):
+    """The value of ``--flag X`` or ``--flag=X`` in argv, or None."""
+    for k, token in enumerate(argv):
+        if token == flag and k + 1 < len(argv):
+            return argv[k + 1]
+        if token.startswith(flag + "="):
+            return token[len(flag) + 1 :]
+    return None
 
 
-def _none_or(kind):
-    def parse(text):
-        return None if text.lower() in ("none", "") else kind(text)
+def peek_model(argv) -> str:
+    """The model a ``train`` command line names: ``--model``, else its ``--config`` file's, else
+    the resumed run's, else the default. Unreadable files are left for the real parse."""
+    from visionblocks.config import SHARED, load_toml, saved_options
 
-    parse.__name__ = kind.__name__
-    return parse
+    argv = list(argv or [])
+    model = _argv_value(argv, "--model")
+    if model is None and _argv_value(argv, "--config"):
+        try:
+            model = load_toml(_argv_value(argv, "--config")).get("model")
+        except (VisionBlocksError, OSError):
+            model = None
+    if model is None and "--resume" in argv and _argv_value(argv, "--out"):
+        try:
+            saved = Path(_argv_value(argv, "--out")) / "config.json"
+            model = saved_options(json.loads(saved.read_text())).get("model")
+        except (VisionBlocksError, OSError, ValueError):
+            model = None
+    return str(model) if model is not None else SHARED["model"].default
 
-
-# (flag, type, help) for each TrainConfig field that has a flag; arch only comes from --config.
-TRAIN_FLAGS = [
-    ("data", str, "data set: digits, fashion-mnist, mnist, cifar10"),
-    ("data-dir", str, "folder holding the data set files"),
-    ("num-val", int, "validation examples drawn from the training set"),
-    ("num-train", int, "train on a seeded subsample of this many examples"),
-    ("preprocess", _none_or(str), "none, mean (subtract the mean image) or standardize"),
-    ("model", str, "model name (fc, twolayer, ...)"),
-    ("hidden-dims", _int_list, "hidden layer sizes, e.g. 512,256"),
-    ("normalization", _none_or(str), "none, batchnorm or layernorm"),
-    ("dropout-keep", float, "dropout keep probability (1 = no dropout)"),
-    ("weight-scale", float, "std of the Gaussian init when --init is none"),
-    ("init", _none_or(str), "he, xavier or none (Gaussian with --weight-scale)"),
-    ("reg", float, "L2 regularisation strength"),
-    ("update-rule", str, "sgd, sgd_momentum, nesterov, adagrad, rmsprop, adam (torch: adamw)"),
-    ("lr", float, "learning rate"),
-    ("momentum", float, "momentum of sgd_momentum / nesterov"),
-    ("lr-decay", float, "multiply the learning rate by this each epoch"),
-    ("schedule", _none_or(str), "constant, step, exponential, cosine (torch: onecycle)"),
-    ("warmup-epochs", float, "linear learning-rate warm-up, in epochs"),
-    ("epochs", int, "training epochs"),
-    ("batch-size", int, "minibatch size"),
-    ("augment", _str_list, "minibatch augmentation, e.g. crop,flip"),
-    ("features", _str_list, "hand-made features for classic models, e.g. hog,color"),
-    ("search", _none_or(str), "hyperparameter search: grid or random"),
-    ("trials", int, "number of search trials"),
-    ("seed", int, "random seed"),
-    ("out", str, "run directory (default runs/DATA-MODEL-TIME)"),
-    ("print-every", int, "print the loss every N iterations"),
-    ("engine", str, "numpy (default) or torch (the PyTorch engine; also under torchrun)"),
-    ("weight-decay", float, "torch engine: weight decay (decoupled for adamw)"),
-    ("label-smoothing", float, "torch engine: label smoothing of the cross-entropy"),
-    ("grad-clip", _none_or(float), "torch engine: clip the gradient norm to this"),
-    ("bf16", _bool, "torch engine: bfloat16 autocast (true/false)"),
-    ("channels-last", _bool, "torch engine: channels-last memory format (true/false)"),
-    ("tta-flip", _bool, "torch engine: evaluate on each image and its mirror (true/false)"),
-    ("device", _none_or(str), "torch engine: cuda, mps or cpu (default: the best available)"),
-]
 
 #: Extra subcommands: module exposing ``add_parser(subparsers)``; each sets ``func``.
 PLUGINS = [
@@ -87,8 +61,18 @@ PLUGINS = [
 ]
 
 
-def _add_train(sub):
-    p = sub.add_parser("train", help="train a model and write a run directory")
+def _add_train(sub, argv=None):
+    """``train``: the shared options, plus the options of the model the command line names
+    (two-phase: ``--model`` or the ``--config`` file's model is found first)."""
+    from visionblocks.config import GROUPS, SHARED
+    from visionblocks.model_registry import MODELS
+
+    model = peek_model(argv)
+    p = sub.add_parser(
+        "train", help="train a model and write a run directory", allow_abbrev=False,
+        description="Train a model. `visionblocks models NAME` lists a model's options; "
+        "`visionblocks train --model NAME --help` shows them here.",
+    )  # fmt: skip
     p.add_argument("--config", help="TOML file with the same options as the flags")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument(
@@ -100,28 +84,49 @@ def _add_train(sub):
     )
     p.add_argument("--report", action="store_true", help="write RUN/report.html and plots")
     p.add_argument("--tensorboard", action="store_true", help="write RUN/tensorboard scalars")
-    for flag, kind, text in TRAIN_FLAGS:
-        p.add_argument(f"--{flag}", type=kind, default=argparse.SUPPRESS, help=text)
-    p.set_defaults(func=_cmd_train)
+    names = ["test"]
+    for group, title in GROUP_TITLES.items():
+        g = p.add_argument_group(title)
+        for name in GROUPS.get(group, ()) if group != "refit" else ("fit_on",):
+            if name in names:
+                continue
+            opt = SHARED[name]
+            names.append(name)
+            if name != "test":
+                g.add_argument(opt.flag, dest=name, default=argparse.SUPPRESS, help=opt.help,
+                               metavar=opt.type.upper())  # fmt: skip
+    spec = MODELS.get(model)
+    if spec is not None:
+        g = p.add_argument_group(f"options of model {model!r}")
+        for opt in spec.options:
+            names.append(opt.name)
+            g.add_argument(opt.flag, dest=opt.name, default=argparse.SUPPRESS,
+                           help=f"{opt.help} (default {opt.format(opt.default)})",
+                           metavar=opt.type.upper())  # fmt: skip
+    for other in MODELS.values():  # other models' options parse, then get a one-line error
+        for opt in other.options:
+            if opt.name not in names:
+                names.append(opt.name)
+                p.add_argument(opt.flag, dest=opt.name, default=argparse.SUPPRESS,
+                               help=argparse.SUPPRESS)  # fmt: skip
+    p.set_defaults(func=_cmd_train, option_names=names)
 
 
 def _cmd_train(args) -> int:
-    from visionblocks.config import config_from_dict, load_toml
+    from visionblocks.config import config_from_dict, load_toml, saved_options
     from visionblocks.runs import train_run
     from visionblocks.training import saved_config
 
-    names = [flag.replace("-", "_") for flag, _, _ in TRAIN_FLAGS] + ["test"]
-    flags = {k: getattr(args, k) for k in names if hasattr(args, k)}  # only flags given
+    flags = {k: getattr(args, k) for k in args.option_names if hasattr(args, k)}  # given only
     values = {}
     if args.resume:
         out = flags.get("out") or (load_toml(args.config).get("out") if args.config else None)
         if not out:
             raise SystemExit("error: --resume needs --out RUN_DIR (or out in --config)")
-        values.update(saved_config(out))  # a directory holding no run is an error
+        values.update(saved_options(saved_config(out)))  # a directory holding no run is an error
     if args.config:
         values.update(load_toml(args.config))
-    values.update(flags)
-    cfg = config_from_dict(values)
+    cfg = config_from_dict(values, cli=flags)
     summary = train_run(cfg, resume=args.resume)
     if args.report or args.tensorboard:
         from visionblocks.report.cli import after_training
@@ -134,6 +139,36 @@ def _cmd_train(args) -> int:
         print("test accuracy: not evaluated (--no-test)")
     else:
         print(f"test accuracy: {summary['test_accuracy']:.4f}")
+    return 0
+
+
+def _add_models(sub):
+    p = sub.add_parser("models", help="list the models, or one model's options")
+    p.add_argument("name", nargs="?", help="a model name: list its options")
+    p.set_defaults(func=_cmd_models)
+
+
+def _cmd_models(args) -> int:
+    from visionblocks.config import GROUPS
+    from visionblocks.model_registry import MODELS
+
+    if args.name is None:
+        print(f"{'model':<12} {'engines':<14} description")
+        for name, spec in MODELS.items():
+            print(f"{name:<12} {','.join(spec.engines):<14} {spec.summary}")
+        print("visionblocks models NAME lists a model's options")
+        return 0
+    spec = MODELS[args.name]
+    print(f"{spec.name}: {spec.summary}")
+    print(f"engines: {', '.join(spec.engines)}")
+    print(f"options of {spec.name} (--flag or [model] in TOML):")
+    print(f"  {'name':<18} {'type':<10} {'default':<16} help")
+    for opt in spec.options:
+        print(f"  {opt.describe()}")
+    for group in ("run", *spec.uses):
+        print(f"{GROUP_TITLES.get(group, group)}: {', '.join(GROUPS[group])}")
+    if "torch" in spec.engines:
+        print(f"{GROUP_TITLES['torch']}: {', '.join(GROUPS['torch'])}")
     return 0
 
 
@@ -182,13 +217,15 @@ def _cmd_gradcheck(args) -> int:
     return 1 if failed else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv=None) -> argparse.ArgumentParser:
+    """The parser; ``argv`` (the command line) picks the model whose options ``train`` adds."""
     parser = argparse.ArgumentParser(
         prog="visionblocks",
         description="Deep learning for computer vision from its blocks (NumPy and PyTorch).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_train(sub)
+    _add_train(sub, argv)
+    _add_models(sub)
     _add_evaluate(sub)
     _add_gradcheck(sub)
     for name in PLUGINS:
@@ -204,8 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Entry point; returns the exit status. Expected errors print one line, not a traceback."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "train":  # one line, like every other bad option
+        flags = [a for a in extra if a.startswith("-")] or extra
+        print(f"error: unknown option(s) {' '.join(flags)}; visionblocks train --model "
+              "NAME --help lists the options", file=sys.stderr)  # fmt: skip
+        return 2
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args) or 0)
     except (VisionBlocksError, OSError, ValueError, KeyError, TypeError) as e:

@@ -3,132 +3,55 @@
 A run directory holds ``config.json``, ``metrics.jsonl`` (one line per epoch), checkpoints
 ``last`` and ``best`` (``.npz`` + ``.json``), and ``summary.json`` with ``test_accuracy``.
 
-Models trained by the ``Solver`` register a builder in ``MODEL_BUILDERS``; models with their
-own training procedure (kNN, linear classifiers) register a ``Runner`` in ``RUNNERS``.
+Models come from ``visionblocks.model_registry.MODELS``: Solver-trained networks have a NumPy
+class built by keyword from their description; kNN and the linear classifiers have a
+``Runner``. Every option is checked (``visionblocks.config``) and the model is built before the
+run directory is created, so a bad option leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from visionblocks.checkpoint import load_checkpoint
-from visionblocks.config import TrainConfig, config_from_dict
-from visionblocks.data import load_dataset
+from visionblocks.config import TrainConfig, config_from_dict, flatten, saved_options
+from visionblocks.data.augment import make_augment
 from visionblocks.errors import ConfigError
-from visionblocks.models import FullyConnectedNet, TwoLayerNet
+from visionblocks.model_registry import MODELS, Runner
 from visionblocks.optim import make_schedule
+from visionblocks.run_inputs import check_fits_data, default_run_dir, fit_set, load_run_data
 from visionblocks.solver import Solver, predict
 from visionblocks.training import check_resume_options, open_run_dir, saved_config, write_summary
 
-#: name -> builder(cfg, input_shape (C, H, W), num_classes) -> model trained by the Solver.
-MODEL_BUILDERS: dict[str, Callable] = {}
+__all__ = [
+    "MODELS",
+    "Runner",
+    "build_model",
+    "default_run_dir",
+    "evaluate_run",
+    "fit_set",
+    "load_best_model",
+    "load_run_data",
+    "model_names",
+    "read_run_config",
+    "train_run",
+]
 
 
-@dataclass
-class Runner:
-    """A model with its own training: ``train(cfg, data, run_dir) -> summary`` (with
-    ``test_accuracy``) and ``evaluate(cfg, data, run_dir) -> test accuracy``."""
-
-    train: Callable
-    evaluate: Callable
-
-
-RUNNERS: dict[str, Runner] = {}
-
-
-def _fc(cfg, input_shape, num_classes):
-    return FullyConnectedNet(
-        cfg.hidden_dims,
-        input_dim=int(np.prod(input_shape)),
-        num_classes=num_classes,
-        dropout_keep_ratio=cfg.dropout_keep,
-        normalization=cfg.normalization,
-        reg=cfg.reg,
-        weight_scale=cfg.weight_scale,
-        seed=cfg.seed,
-        init=cfg.init,
-        dropout_masks="fresh",  # training draws new masks from model.rng on every pass
-    )
-
-
-def _twolayer(cfg, input_shape, num_classes):
-    if len(cfg.hidden_dims) != 1:
-        raise ConfigError(f"twolayer takes one hidden size, got hidden_dims={cfg.hidden_dims}")
-    return TwoLayerNet(
-        int(np.prod(input_shape)),
-        cfg.hidden_dims[0],
-        num_classes,
-        weight_scale=cfg.weight_scale,
-        reg=cfg.reg,
-        dtype=np.float32,  # TwoLayerNet defaults to the course's float64; the CLI trains in float32
-        seed=cfg.seed,
-        init=cfg.init,
-    )
-
-
-MODEL_BUILDERS.update(fc=_fc, twolayer=_twolayer)
-
-
-def model_names() -> list[str]:
-    """Every model name ``train --model`` accepts."""
-    _register_plugins()
-    return sorted(set(MODEL_BUILDERS) | set(RUNNERS))
-
-
-def _register_plugins():
-    """Imports the optional model families so they can register themselves."""
-    import importlib
-
-    for module in ("visionblocks.models.cnn_registry", "visionblocks.classic.runner"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if not (module == e.name or module.startswith(f"{e.name}.")):
-                raise
-
-
-def load_run_data(cfg: TrainConfig) -> dict:
-    """Loads the data set a config names, with its split, subsample and preprocessing."""
-    data = load_dataset(
-        cfg.data,
-        data_dir=cfg.data_dir,
-        num_val=cfg.num_val,
-        seed=cfg.seed,
-        num_train=cfg.num_train,
-        preprocess=cfg.preprocess,
-    )
-    if cfg.features:  # hand-made features (standardised on X_train) replace the pixels
-        from visionblocks.classic.features import apply_features
-
-        data = apply_features(data, cfg.features, cfg.arch)
-    return data
-
-
-def fit_set(fit_on: str, X: dict, data: dict):
-    """(X_fit, y_fit) for ``[arch] fit_on``: the training split, or train + val stacked.
-
-    ``X`` holds the inputs (``data`` itself, or features computed from it); ``data`` the labels.
-    """
-    if fit_on == "train":
-        return X["X_train"], data["y_train"]
-    return np.concatenate([X["X_train"], X["X_val"]]), np.concatenate(
-        [data["y_train"], data["y_val"]]
-    )
+def model_names(engine: str | None = None) -> list[str]:
+    """Every model name ``train --model`` accepts (on ``engine``, when given)."""
+    return [n for n, s in MODELS.items() if engine is None or engine in s.engines]
 
 
 def build_model(cfg: TrainConfig, data: dict):
     """Builds the Solver-trained model named by ``cfg.model`` for the data's shapes."""
-    _register_plugins()
-    if cfg.model not in MODEL_BUILDERS:
-        raise ConfigError(f"unknown model {cfg.model!r}; choose from {model_names()}")
+    spec = cfg.spec
     num_classes = len(data["class_names"])
-    return MODEL_BUILDERS[cfg.model](cfg, data["X_train"].shape[1:], num_classes)
+    return spec.build_numpy(cfg.model_options, data["X_train"].shape[1:], num_classes, cfg.seed)
 
 
 def make_solver(cfg: TrainConfig, model, data: dict, run_dir: Path, resume: bool) -> Solver:
@@ -145,11 +68,7 @@ def make_solver(cfg: TrainConfig, model, data: dict, run_dir: Path, resume: bool
             total_steps=cfg.epochs * per_epoch,
             warmup_steps=int(cfg.warmup_epochs * per_epoch),
         )
-    augment = None
-    if cfg.augment:
-        from visionblocks.data.augment import make_augment
-
-        augment = make_augment(cfg.augment)
+    augment = make_augment(cfg.augment) if cfg.augment else None
     return Solver(
         model,
         data,
@@ -168,10 +87,6 @@ def make_solver(cfg: TrainConfig, model, data: dict, run_dir: Path, resume: bool
     )
 
 
-def default_run_dir(cfg: TrainConfig) -> Path:
-    return Path("runs") / f"{cfg.data}-{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
 def prepare_run_dir(cfg: TrainConfig, resume: bool) -> Path:
     """Creates the run directory; refuses to train over an existing run unless resuming."""
     run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
@@ -184,7 +99,8 @@ def check_resume(cfg: TrainConfig) -> None:
     directory must hold a run, and only ``training.RESUMABLE_OPTIONS`` may differ."""
     if not cfg.out:
         raise ConfigError("--resume needs --out RUN_DIR (or out in --config)")
-    check_resume_options(saved_config(cfg.out), cfg.to_dict())
+    saved = saved_options(saved_config(cfg.out))  # flat options, either config.json layout
+    check_resume_options(saved, flatten(cfg.to_dict()))
 
 
 def _torch_runner():
@@ -202,24 +118,22 @@ def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
     Returns:
         the summary dict (also written to ``summary.json``) with ``test_accuracy``.
     """
-    cfg.validate()
     if resume:
         check_resume(cfg)
     if cfg.engine == "torch":
         return _torch_runner().train_run(cfg, resume)
-    _register_plugins()
-    if cfg.model not in MODEL_BUILDERS and cfg.model not in RUNNERS:
-        raise ConfigError(f"unknown model {cfg.model!r}; choose from {model_names()}")
-    if resume and cfg.model in RUNNERS:
+    spec = cfg.spec
+    if resume and spec.runner:
         raise ConfigError(f"--resume: model {cfg.model!r} trains in one pass; it has no "
                           "checkpoint to continue from")  # fmt: skip
     data = load_run_data(cfg)
+    check_fits_data(cfg, data)
+    model = None if spec.runner else build_model(cfg, data)  # a bad architecture stops here
     run_dir = prepare_run_dir(cfg, resume)
     start = time.perf_counter()
-    if cfg.model in RUNNERS:
-        summary = RUNNERS[cfg.model].train(cfg, data, run_dir)
+    if spec.runner:
+        summary = spec.runner.train(cfg, data, run_dir)
     else:
-        model = build_model(cfg, data)
         solver = make_solver(cfg, model, data, run_dir, resume)
         solver.train()
         test_acc = None
@@ -253,7 +167,7 @@ def read_run_config(run_dir) -> TrainConfig:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory: {path} does not exist")
-    return config_from_dict(json.loads(path.read_text()))
+    return config_from_dict(saved_options(json.loads(path.read_text())))
 
 
 def load_best_model(run_dir, cfg: TrainConfig, data: dict):
@@ -281,8 +195,7 @@ def evaluate_run(run_dir) -> float:
     if cfg.engine == "torch":
         return float(_torch_runner().evaluate_run(run_dir, cfg))
     data = load_run_data(cfg)
-    _register_plugins()
-    if cfg.model in RUNNERS:
-        return float(RUNNERS[cfg.model].evaluate(cfg, data, Path(run_dir)))
+    if cfg.spec.runner:
+        return float(cfg.spec.runner.evaluate(cfg, data, Path(run_dir)))
     model = load_best_model(run_dir, cfg, data)
     return float(np.mean(predict(model, data["X_test"]) == data["y_test"]))

@@ -7,6 +7,7 @@ of the built-in classics (``get_architecture``) or a ConvNet config
 
 from visionblocks.analysis.convnet import spec_from_convnet_config
 from visionblocks.analysis.layers import (
+    Activation,
     AdaptiveAvgPool2d,
     AvgPool2d,
     Conv2d,
@@ -28,6 +29,7 @@ from visionblocks.analysis.shapes import conv_output_size, pool_output_size
 from visionblocks.analysis.zoo import ARCHITECTURES, get_architecture
 
 __all__ = [
+    "Activation",
     "ARCHITECTURES",
     "AdaptiveAvgPool2d",
     "AvgPool2d",

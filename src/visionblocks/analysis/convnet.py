@@ -1,8 +1,11 @@
-"""Layer specs of the library's ConvNet from its configuration dict.
+"""Layer specs of a ConvNet-family sketch from a plain configuration dict.
 
-The ConvNet is ``[(conv - norm - relu) x N - pool] x M - (affine - relu) x K - affine``:
-M stages of N "same"-padded stride-1 convolutions, each stage ending in a 2x2 max pool, then
-K hidden affine layers and the affine classifier.
+A sketch is ``[(conv - norm - relu) x N - pool] x M - (affine - relu) x K - affine``: M stages
+of N "same"-padded stride-1 convolutions (N may differ per stage), each stage ending in a max
+pool, then K hidden affine layers and the affine classifier, with batch, layer, group or
+instance norm. It is for trying architectures on paper; the models ``visionblocks train``
+builds are profiled from their own descriptions (``visionblocks.models.specs``), which is what
+``visionblocks analyze --config TRAINING_CONFIG`` uses.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def plot_neighbors(path, images, query_idx, neighbor_sets, set_titles):
 
 
 def run_embed(args) -> int:
-    from visionblocks.runs import MODEL_BUILDERS, load_best_model, load_run_data, read_run_config
+    from visionblocks.runs import load_best_model, load_run_data, read_run_config
 
     run_dir = Path(args.run_dir)
     cfg = read_run_config(run_dir)
@@ -99,7 +99,7 @@ def run_embed(args) -> int:
     X, y = X[idx], y[idx]
     pixels = X.reshape(len(X), -1).astype(np.float64)  # (N, C*H*W)
     if args.space == "features" or args.queries:
-        if cfg.model not in MODEL_BUILDERS:
+        if cfg.spec.numpy_class is None:
             raise ConfigError(f"model {cfg.model!r} has no learned features; use --space pixels")
         print(f"computing the best model's features of {len(y)} test images ...", flush=True)
         feats = model_features(load_best_model(run_dir, cfg, data), X).astype(np.float64)

@@ -81,6 +81,17 @@ class Tanh:
 
 
 @dataclass(frozen=True)
+class Activation:
+    """An element-wise activation by name (elu, gelu, prelu, ...), or maxout: ``pieces`` input
+    channels per output channel. ``params`` learnable values per output channel (PReLU: 1)."""
+
+    kind: str = "relu"
+    params: int = 0
+    pieces: int = 1
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class MaxPool2d:
     """Max pooling; ``stride`` defaults to ``kernel_size``."""
 
@@ -161,6 +172,7 @@ LAYER_TYPES = (
     LocalResponseNorm,
     ReLU,
     Tanh,
+    Activation,
     MaxPool2d,
     AvgPool2d,
     AdaptiveAvgPool2d,

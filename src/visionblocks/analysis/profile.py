@@ -226,6 +226,12 @@ def _apply(layer, state: _State, name: str):
         return state, 2 * state.shape[0], 0, True
     if isinstance(layer, (L.ReLU, L.Tanh)):
         return state, 0, 0, not layer.inplace
+    if isinstance(layer, L.Activation):
+        c = state.shape[0]
+        if layer.pieces < 1 or c % layer.pieces:
+            raise ShapeError(f"{name}: {c} channels do not split into {layer.pieces} pieces")
+        shape = (c // layer.pieces, *state.shape[1:])
+        return _State(shape, state.rf, state.jump), layer.params * shape[0], 0, True
     if isinstance(layer, L.LocalResponseNorm):
         _spatial(state, name, "LocalResponseNorm")
         return state, 0, 0, True

@@ -1,16 +1,19 @@
 """``visionblocks train --model knn|svm|softmax``: the classic models as run-directory runners.
 
-kNN: cross-validates k over ``arch.k_choices`` on folds of the training split (or takes a fixed
-``arch.k``), then classifies the test set with train + val as the memorised data (``arch.fit_on
-= "train"`` keeps val out). The run directory holds ``knn.json`` (k, metric, fit set) and
+kNN: cross-validates k over ``k_choices`` on folds of the training split (or takes a fixed
+``k``), then classifies the test set with train + val as the memorised data (``fit_on =
+"train"`` keeps val out). The run directory holds ``knn.json`` (k, metric, fit set) and
 ``knn_cv.png``; ``evaluate`` reloads the data set and repeats the test classification.
 
 svm / softmax: minibatch SGD on the bias-augmented inputs for ``epochs`` epochs, or a search
 (``search = "grid"`` or ``"random"``, ``trials``) over learning rate and reg on the validation
-split. ``arch.fit_on = "train+val"`` then retrains the chosen lr and reg on train + val for the
+split. ``fit_on = "train+val"`` then retrains the chosen lr and reg on train + val for the
 test (the reported validation accuracy stays that of the train-only model). W is saved as the
 ``best`` checkpoint (.npz + .json); ``templates.png`` shows W per class when the inputs are
 pixels. With ``features`` the inputs are standardised hand-made features.
+
+The options (typed and checked before the run directory exists) are declared in
+``visionblocks.classic.specs``; ``cfg.model_options`` holds the model's own.
 """
 
 from __future__ import annotations
@@ -32,31 +35,23 @@ from visionblocks.classic.search import (
     grid_search,
     random_search,
 )
-from visionblocks.config import arch_fit_on
 from visionblocks.errors import ConfigError
-from visionblocks.runs import RUNNERS, Runner, fit_set
+from visionblocks.run_inputs import fit_set
 from visionblocks.training import MetricsLog
 
-DEFAULT_K_CHOICES = [1, 3, 5, 7, 10, 15, 20]
+DEFAULT_K_CHOICES = (1, 3, 5, 7, 10, 15, 20)
 LINEAR_MODELS = {"svm": LinearSVM, "softmax": Softmax}
-KNN_OPTIONS = {"k", "k_choices", "num_folds", "metric", "fit_on", "max_memory_mb", "cv_num_train"}
-LINEAR_OPTIONS = {"lr_range", "reg_range", "search_rounds", "learning_rates", "regs", "fit_on"}
-FEATURE_OPTIONS = {"hog_orientations", "hog_block_norm"}
 
 
-def _check_arch(cfg, allowed):
-    unknown = sorted(set(cfg.arch) - allowed - FEATURE_OPTIONS)
-    if unknown:
-        raise ConfigError(
-            f"unknown arch option(s) {unknown} for model {cfg.model!r}; "
-            f"known: {sorted(allowed | FEATURE_OPTIONS)}"
-        )
+def _fit_on(cfg, default):
+    return cfg.fit_on if cfg.fit_on is not None else default
 
 
 def _inputs(cfg, data):
     """Applies the configured features unless the run already did; flattens every split."""
     if cfg.features and "features" not in data:
-        data = apply_features(data, cfg.features, cfg.arch)
+        options = {"hog_orientations": cfg.hog_orientations, "hog_block_norm": cfg.hog_block_norm}
+        data = apply_features(data, cfg.features, options)
     return {
         key: data[key].reshape(data[key].shape[0], -1)  # (N, ...) -> (N, D)
         for key in ("X_train", "X_val", "X_test")
@@ -76,34 +71,30 @@ def _try_plot(fn, *args):
 
 # ------------------------------------------------------------------------------- kNN
 def _knn(cfg):
-    return KNearestNeighbor(
-        metric=cfg.arch.get("metric", "l2"), max_memory_mb=cfg.arch.get("max_memory_mb", 512)
-    )
+    o = cfg.model_options
+    return KNearestNeighbor(metric=o["metric"], max_memory_mb=o["max_memory_mb"])
 
 
 def train_knn(cfg, data, run_dir: Path) -> dict:
     """Cross-validates k on the training split, then classifies the test set."""
-    _check_arch(cfg, KNN_OPTIONS)
     X = _inputs(cfg, data)
-    arch = cfg.arch
-    info = {"metric": arch.get("metric", "l2"), "fit_on": arch_fit_on(cfg, "train+val")}
-    if "k" in arch:
-        if "k_choices" in arch:
-            raise ConfigError("give arch.k (a fixed k) or arch.k_choices (cross-validated)")
-        k = int(arch["k"])
+    o = cfg.model_options
+    info = {"metric": o["metric"], "fit_on": _fit_on(cfg, "train+val")}
+    if o["k"] is not None:
+        k = o["k"]
     else:
         X_cv, y_cv = X["X_train"], data["y_train"]
-        if arch.get("cv_num_train"):
-            keep = np.random.default_rng(cfg.seed).permutation(len(y_cv))[: arch["cv_num_train"]]
+        if o["cv_num_train"]:
+            keep = np.random.default_rng(cfg.seed).permutation(len(y_cv))[: o["cv_num_train"]]
             X_cv, y_cv = X_cv[np.sort(keep)], y_cv[np.sort(keep)]
         cv = cross_validate_knn(
             X_cv,
             y_cv,
-            arch.get("k_choices", DEFAULT_K_CHOICES),
-            num_folds=int(arch.get("num_folds", 5)),
+            list(o["k_choices"] or DEFAULT_K_CHOICES),
+            num_folds=o["num_folds"],
             seed=cfg.seed,
             metric=info["metric"],
-            max_memory_mb=arch.get("max_memory_mb", 512),
+            max_memory_mb=o["max_memory_mb"],
         )
         k = best_k(cv)
         print(f"{'k':>4} {'mean':>8} {'std':>8}   ({len(y_cv)} training examples, folds)")
@@ -140,7 +131,7 @@ def evaluate_knn(cfg, data, run_dir: Path) -> float:
         raise ConfigError(f"{run_dir} holds no kNN run: {path} does not exist")
     info = json.loads(path.read_text())
     X = _inputs(cfg, data)
-    X_fit, y_fit = fit_set(arch_fit_on(cfg, "train+val"), X, data)
+    X_fit, y_fit = fit_set(_fit_on(cfg, "train+val"), X, data)
     knn = _knn(cfg)
     knn.train(X_fit, y_fit)
     return float(np.mean(knn.predict(X["X_test"], k=int(info["k"])) == data["y_test"]))
@@ -166,7 +157,7 @@ def _train_kwargs(cfg, num_train):
         "batch_size": cfg.batch_size,
         "lr_decay": cfg.lr_decay,
         "momentum": cfg.momentum or 0.0,
-        "weight_scale": cfg.weight_scale,
+        "weight_scale": cfg.model_options["weight_scale"],
     }
 
 
@@ -176,21 +167,22 @@ def _scaled(values, base):
 
 def _fit_linear(cfg, make_model, splits, kwargs):
     """Trains one model, or searches; returns (model, search results or None)."""
-    arch = cfg.arch
+    o = cfg.model_options
+    reg = o["reg"]
     results = None
     if cfg.search is None:
         model = make_model()
-        model.train(splits[0], splits[1], cfg.lr, cfg.reg, **kwargs)
+        model.train(splits[0], splits[1], cfg.lr, reg, **kwargs)
     elif cfg.search == "grid":
-        lrs, regs = _scaled(arch.get("learning_rates"), cfg.lr), arch.get("regs")
-        regs = [float(r) for r in regs] if regs is not None else [cfg.reg]
+        lrs, regs = _scaled(o["learning_rates"], cfg.lr), o["regs"]
+        regs = [float(r) for r in regs] if regs is not None else [reg]
         results, model = grid_search(make_model, *splits, lrs, regs, **kwargs)
     elif cfg.search == "random":
-        lr_range = arch.get("lr_range", [cfg.lr / 10, cfg.lr * 10])
-        reg_range = arch.get("reg_range", [max(cfg.reg, 1e-6) / 10, max(cfg.reg, 1e-6) * 10])
+        lr_range = o["lr_range"] or [cfg.lr / 10, cfg.lr * 10]
+        reg_range = o["reg_range"] or [max(reg, 1e-6) / 10, max(reg, 1e-6) * 10]
         results, model = random_search(
             make_model, *splits, lr_range, reg_range, trials=cfg.trials,
-            rounds=int(arch.get("search_rounds", 2)), seed=cfg.seed, **kwargs,
+            rounds=o["search_rounds"], seed=cfg.seed, **kwargs,
         )  # fmt: skip
     else:
         raise ConfigError(f"search must be None, 'grid' or 'random', got {cfg.search!r}")
@@ -199,8 +191,7 @@ def _fit_linear(cfg, make_model, splits, kwargs):
 
 def train_linear(cfg, data, run_dir: Path) -> dict:
     """Trains (or searches) a LinearSVM / Softmax on train, then tests it (or its refit)."""
-    _check_arch(cfg, LINEAR_OPTIONS)
-    fit_on = arch_fit_on(cfg, "train")
+    fit_on = _fit_on(cfg, "train")
     X = {key: append_bias(v) for key, v in _inputs(cfg, data).items()}
     cls = LINEAR_MODELS[cfg.model]
     kwargs = _train_kwargs(cfg, len(data["y_train"]))
@@ -212,7 +203,7 @@ def train_linear(cfg, data, run_dir: Path) -> dict:
     splits = (X["X_train"], data["y_train"], X["X_val"], data["y_val"])
     with one_blas_thread():
         model, results = _fit_linear(cfg, make_model, splits, kwargs)
-    lr, reg = cfg.lr, cfg.reg
+    lr, reg = cfg.lr, cfg.model_options["reg"]
     if results is not None:
         print(format_results(results))
         atomic_write_json(run_dir / "search.json", results)
@@ -273,8 +264,3 @@ def evaluate_linear(cfg, data, run_dir: Path) -> float:
     model.W = arrays["W"]
     X_test = append_bias(_inputs(cfg, data)["X_test"])
     return float(np.mean(model.predict(X_test) == data["y_test"]))
-
-
-RUNNERS["knn"] = Runner(train=train_knn, evaluate=evaluate_knn)
-for _name in LINEAR_MODELS:
-    RUNNERS[_name] = Runner(train=train_linear, evaluate=evaluate_linear)

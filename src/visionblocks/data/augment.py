@@ -1,9 +1,16 @@
-"""Minibatch augmentation for the NumPy Solver: random crop with padding and horizontal flip."""
+"""Minibatch augmentation for the NumPy Solver: random crop with padding, horizontal flip and
+random erasing, in the grammar of ``visionblocks.data.augment_grammar`` (shared with torch)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from visionblocks.data.augment_grammar import (
+    ERASE_RATIO,
+    ERASE_SCALE,
+    ERASE_VALUE,
+    parse_augment,
+)
 from visionblocks.errors import ConfigError
 
 
@@ -28,27 +35,48 @@ def random_crop(X, rng, pad=4):
     return padded[idx, chans, rows[:, None, :, None], cols[:, None, None, :]]  # (N, C, H, W)
 
 
-AUGMENTATIONS = {"flip": random_flip, "crop": random_crop}
+def random_erasing(X, rng, p=0.5, scale=ERASE_SCALE, ratio=ERASE_RATIO, value=ERASE_VALUE):
+    """Random erasing (Zhong et al. 2017), as ``torchkit.augment.random_erasing``: with
+    probability p, sets a random rectangle of each image of X (N, C, H, W) to ``value``; its
+    area is a ``scale`` fraction of the image, its aspect ratio log-uniform in ``ratio``."""
+    n, _, h, w = X.shape
+    area = (scale[0] + (scale[1] - scale[0]) * rng.random(n)) * h * w  # (N,)
+    r = np.exp(np.log(ratio[0]) + rng.random(n) * np.log(ratio[1] / ratio[0]))  # (N,)
+    eh = np.clip(np.round(np.sqrt(area * r)), 1, h).astype(np.int64)
+    ew = np.clip(np.round(np.sqrt(area / r)), 1, w).astype(np.int64)
+    top = (rng.random(n) * (h - eh + 1)).astype(np.int64)
+    left = (rng.random(n) * (w - ew + 1)).astype(np.int64)
+    apply = rng.random(n) < p
+    ys, xs = np.arange(h)[None, :], np.arange(w)[None, :]
+    in_rows = (ys >= top[:, None]) & (ys < (top + eh)[:, None])  # (N, H)
+    in_cols = (xs >= left[:, None]) & (xs < (left + ew)[:, None])  # (N, W)
+    mask = in_rows[:, :, None] & in_cols[:, None, :] & apply[:, None, None]  # (N, H, W)
+    out = X.copy()
+    out[np.broadcast_to(mask[:, None], X.shape)] = value
+    return out
+
+
+AUGMENTATIONS = {"crop": random_crop, "flip": random_flip, "erase": random_erasing}
 
 
 def make_augment(names):
-    """Composes the named augmentations into ``augment(X, rng) -> X``.
+    """Composes named augmentations, in order, into ``augment(X, rng) -> X``.
 
     Args:
-        names: list of 'crop' (pad 4 for 28+ pixel images, 1 for smaller) and 'flip'.
+        names: texts of the shared grammar (``visionblocks.data.augment_grammar``): 'crop'
+            (pad 4 for images of 24+ pixels, else 1; 'crop:2' pads 2), 'flip' ('flip:0.3'
+            flips with probability 0.3) and 'erase' ('erase:0.25').
     """
-    unknown = [n for n in names if n not in AUGMENTATIONS]
-    if unknown:
-        raise ConfigError(f"unknown augmentation(s) {unknown}; choose from {sorted(AUGMENTATIONS)}")
+    steps = parse_augment(names)
 
     def augment(X, rng):
         if X.ndim != 4:
             raise ConfigError(f"augmentation needs images (N, C, H, W), got shape {X.shape}")
-        for name in names:
-            if name == "crop":
-                X = random_crop(X, rng, pad=4 if X.shape[-1] >= 24 else 1)
+        for step in steps:
+            if step.name == "crop":
+                X = random_crop(X, rng, pad=step.pad(X.shape[-1]))
             else:
-                X = AUGMENTATIONS[name](X, rng)
+                X = AUGMENTATIONS[step.name](X, rng, p=step.p)
         return X
 
     return augment

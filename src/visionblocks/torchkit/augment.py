@@ -1,10 +1,19 @@
 """Batch augmentation written in torch (no torchvision): random crop with padding, horizontal
-flip and random erasing, each drawing its randomness from an explicit ``torch.Generator``."""
+flip and random erasing, each drawing its randomness from an explicit ``torch.Generator``.
+
+The texts ('crop:2', 'flip', 'erase:0.25') are parsed by the grammar both engines share,
+``visionblocks.data.augment_grammar``."""
 
 from __future__ import annotations
 
 import torch
 
+from visionblocks.data.augment_grammar import (
+    ERASE_RATIO,
+    ERASE_SCALE,
+    ERASE_VALUE,
+    parse_augment,
+)
 from visionblocks.errors import ConfigError
 
 
@@ -31,7 +40,7 @@ def random_crop(x, gen, pad=4):
     return padded[idx, chans, rows, cols]  # (N, C, H, W)
 
 
-def random_erasing(x, gen, p=0.5, scale=(0.02, 0.25), ratio=(0.3, 3.3), value=0.0):
+def random_erasing(x, gen, p=0.5, scale=ERASE_SCALE, ratio=ERASE_RATIO, value=ERASE_VALUE):
     """Random erasing (Zhong et al. 2017): with probability p, sets a random rectangle of each
     image of x (N, C, H, W) to ``value``; its area is a ``scale`` fraction of the image and its
     aspect ratio lies in ``ratio`` (log-uniform)."""
@@ -56,23 +65,6 @@ def random_erasing(x, gen, p=0.5, scale=(0.02, 0.25), ratio=(0.3, 3.3), value=0.
 AUGMENTATIONS = {"crop": random_crop, "flip": random_flip, "erase": random_erasing}
 
 
-def _parse(name):
-    """'crop' -> ('crop', None); 'crop:2' -> ('crop', 2); 'erase:0.3' -> ('erase', 0.3)."""
-    base, _, arg = str(name).partition(":")
-    if base not in AUGMENTATIONS:
-        raise ConfigError(f"unknown augmentation {name!r}; choose from {sorted(AUGMENTATIONS)} "
-                          "(optionally crop:PAD, flip:P, erase:P)")  # fmt: skip
-    if not arg:
-        return base, None
-    try:
-        value = int(arg) if base == "crop" else float(arg)
-    except ValueError:
-        raise ConfigError(f"bad augmentation argument in {name!r}") from None
-    if (base == "crop" and value < 0) or (base != "crop" and not 0 <= value <= 1):
-        raise ConfigError(f"augmentation {name!r}: pad must be >= 0, probabilities in [0, 1]")
-    return base, value
-
-
 def make_augment(names):
     """Composes named augmentations, in order, into ``augment(x, gen) -> x``.
 
@@ -80,19 +72,16 @@ def make_augment(names):
         names: from 'crop' (pad 4 for images of 24+ pixels, else 1; 'crop:2' pads 2),
             'flip' ('flip:0.3' flips with probability 0.3) and 'erase' ('erase:0.25').
     """
-    parsed = [_parse(n) for n in names]
+    steps = parse_augment(names)
 
     def augment(x, gen):
         if x.ndim != 4:
             raise ConfigError(f"augmentation needs images (N, C, H, W), got shape {tuple(x.shape)}")
-        for name, arg in parsed:
-            if name == "crop":
-                pad = arg if arg is not None else (4 if x.shape[-1] >= 24 else 1)
-                x = random_crop(x, gen, pad=pad)
-            elif arg is not None:
-                x = AUGMENTATIONS[name](x, gen, p=arg)
+        for step in steps:
+            if step.name == "crop":
+                x = random_crop(x, gen, pad=step.pad(x.shape[-1]))
             else:
-                x = AUGMENTATIONS[name](x, gen)
+                x = AUGMENTATIONS[step.name](x, gen, p=step.p)
         return x
 
     return augment

@@ -41,13 +41,18 @@ class FullyConnectedNet(TwinModel):
         dtype=np.float32,
         seed=None,
         init=None,
+        activation="relu",
+        dropout_masks=None,
     ):
         """Same arguments as the NumPy model (see its docstring); dropout_keep_ratio is a keep
-        probability, as there."""
+        probability, as there. ``dropout_masks`` is checked as there; the twin's dropout draws
+        from torch's generator."""
         super().__init__()
         ref = np_models.FullyConnectedNet(
-            hidden_dims, input_dim, num_classes, dropout_keep_ratio, normalization, reg,
-            weight_scale, dtype, seed, init,
+            hidden_dims=hidden_dims, input_dim=input_dim, num_classes=num_classes,
+            dropout_keep_ratio=dropout_keep_ratio, normalization=normalization, reg=reg,
+            weight_scale=weight_scale, dtype=dtype, seed=seed, init=init, activation=activation,
+            dropout_masks=dropout_masks,
         )  # fmt: skip
         self._adopt(ref)
 
@@ -110,7 +115,7 @@ class TwoLayerNet(FullyConnectedNet):
         init=None,
     ):
         super().__init__(
-            [hidden_dim], input_dim=input_dim, num_classes=num_classes, reg=reg,
+            hidden_dims=[hidden_dim], input_dim=input_dim, num_classes=num_classes, reg=reg,
             weight_scale=weight_scale, dtype=dtype, seed=seed, init=init,
         )  # fmt: skip
 

@@ -36,8 +36,9 @@ class ThreeLayerConvNet(TwinModel):
         """Same arguments as the NumPy model."""
         super().__init__()
         ref = np_cnn.ThreeLayerConvNet(
-            input_dim, num_filters, filter_size, hidden_dim, num_classes, weight_scale, reg,
-            dtype, seed, init,
+            input_dim=input_dim, num_filters=num_filters, filter_size=filter_size,
+            hidden_dim=hidden_dim, num_classes=num_classes, weight_scale=weight_scale, reg=reg,
+            dtype=dtype, seed=seed, init=init,
         )  # fmt: skip
         self._adopt(ref)
 
@@ -85,13 +86,16 @@ class ConvNet(TwinModel):
         init="he",
         dtype=np.float32,
         seed=None,
+        activation="relu",
     ):
         """Same arguments as the NumPy model (``dropout_keep`` is a keep probability)."""
         super().__init__()
         ref = np_cnn.ConvNet(
-            input_dim, num_filters, convs_per_stage, hidden_dims, num_classes, filter_size,
-            normalization, groups, residual, global_pool, dropout_keep, reg, weight_scale, init,
-            dtype, seed,
+            input_dim=input_dim, num_filters=num_filters, convs_per_stage=convs_per_stage,
+            hidden_dims=hidden_dims, num_classes=num_classes, filter_size=filter_size,
+            normalization=normalization, groups=groups, residual=residual,
+            global_pool=global_pool, dropout_keep=dropout_keep, reg=reg,
+            weight_scale=weight_scale, init=init, dtype=dtype, seed=seed, activation=activation,
         )  # fmt: skip
         self._adopt(ref)
 

@@ -1,90 +1,58 @@
 """``visionblocks train --engine torch``: the run of a TrainConfig on the PyTorch engine.
 
 The run directory is the NumPy engine's (``config.json``, ``metrics.jsonl``, ``last``/``best``
-checkpoints, ``summary.json``); under torchrun only rank 0 writes it. Models come from
-``BUILDERS``: the twins of the NumPy models (same options, same initial weights) and a ResNet.
+checkpoints, ``summary.json``); under torchrun only rank 0 writes it. Models come from their
+descriptions (``visionblocks.model_registry.MODELS``): a description's ``twin`` names the torch
+class, built with the same keywords as the NumPy model (so the same options give the same
+initial weights), or a torch-only model such as the ResNet.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import importlib
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from visionblocks.checkpoint import load_checkpoint
 from visionblocks.config import arch_fit_on
 from visionblocks.errors import ConfigError
+from visionblocks.model_registry import construct
+from visionblocks.run_inputs import check_fits_data, default_run_dir, fit_set, load_run_data
 from visionblocks.torchkit import checkpoint as ckpt
 from visionblocks.torchkit import distributed as D
-from visionblocks.torchkit import models as tm
 from visionblocks.torchkit.augment import make_augment
 from visionblocks.torchkit.optim import SCHEDULES, check_optimizer
 from visionblocks.torchkit.trainer import Trainer
 from visionblocks.training import check_run_dir, open_run_dir, write_summary
 
-#: Torch-only models: name -> builder(cfg, input_shape (C, H, W), num_classes) -> nn.Module.
-#: Every NumPy model with a twin (fc, twolayer, the conv nets) is built by the NumPy engine's
-#: builder and converted with ``twin_of``, so both engines read a config the same way.
-BUILDERS: dict[str, Callable] = {}
-
-
-def arch_options(cfg, allowed: dict) -> dict:
-    """``cfg.arch`` over the defaults in ``allowed``; unknown keys are a ConfigError."""
-    unknown = sorted(set(cfg.arch) - set(allowed))
-    if unknown:
-        raise ConfigError(f"unknown [arch] option(s) {unknown} for model {cfg.model!r}; "
-                          f"known: {sorted(allowed)}")  # fmt: skip
-    return {**allowed, **cfg.arch}
-
-
-def _resnet(cfg, shape, num_classes):
-    a = arch_options(cfg, {"widths": [32, 64, 128], "blocks": [2, 2, 2], "dropout": 0.0})
-    return tm.ResNet(tuple(shape), num_classes, a["widths"], a["blocks"], a["dropout"],
-                     reg=cfg.reg, seed=cfg.seed)  # fmt: skip
-
-
-BUILDERS.update(resnet=_resnet)
-
-
-def model_names() -> list[str]:
-    """Every model name the torch engine accepts."""
-    from visionblocks.runs import MODEL_BUILDERS, _register_plugins
-
-    _register_plugins()
-    return sorted(set(BUILDERS) | set(MODEL_BUILDERS))
-
 
 def check_config(cfg) -> None:
-    """The torch-specific checks, before any data is read or anything is written."""
+    """The torch-specific checks, before any data is read or anything is written (the typed
+    options were checked when ``cfg`` was made)."""
     check_optimizer(cfg.update_rule)
     if cfg.schedule is not None and cfg.schedule not in SCHEDULES:
         raise ConfigError(f"unknown schedule {cfg.schedule!r}; choose from {list(SCHEDULES)}")
-    if cfg.model not in model_names():
-        raise ConfigError(f"unknown model {cfg.model!r} for the torch engine; "
-                          f"choose from {model_names()}")  # fmt: skip
+    if "torch" not in cfg.spec.engines or cfg.spec.twin is None:
+        raise ConfigError(f"model {cfg.model!r} has no torch model")
     make_augment(cfg.augment)
-    arch_fit_on(cfg, "train")
+
+
+def model_class(spec):
+    """The torch class of a description: ``spec.twin`` is "module:Class"."""
+    module, _, name = spec.twin.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def build_model(cfg, data):
-    """The twin (or torch-only model) that ``cfg.model`` names, for the data's shapes."""
-    from visionblocks.runs import MODEL_BUILDERS
-
-    if "fit_on" in cfg.arch:  # a run option, not the model's
-        cfg = dataclasses.replace(cfg, arch={k: v for k, v in cfg.arch.items() if k != "fit_on"})
+    """The twin (or torch-only model) that ``cfg.model`` names, for the data's shapes, built by
+    keyword from the model's description."""
+    spec = cfg.spec
     shape, num_classes = data["X_train"].shape[1:], len(data["class_names"])
-    if cfg.model in BUILDERS:
-        return BUILDERS[cfg.model](cfg, shape, num_classes)
-    try:
-        return tm.twin_of(MODEL_BUILDERS[cfg.model](cfg, shape, num_classes))
-    except TypeError as e:
-        raise ConfigError(f"model {cfg.model!r} has no torch twin: {e}") from None
+    kwargs = spec.constructor_kwargs(cfg.model_options, shape, num_classes, cfg.seed)
+    return construct(model_class(spec), kwargs)
 
 
 def _run_dir(cfg, resume, ctx) -> Path:
-    from visionblocks.runs import default_run_dir
-
     out = D.broadcast_str(str(cfg.out or default_run_dir(cfg)), ctx)
     run_dir = check_run_dir(out, resume)  # every rank, before rank 0 writes config.json
     D.barrier(ctx)
@@ -103,14 +71,12 @@ def _refit_options(fit_on) -> dict:
 def train_run(cfg, resume: bool = False) -> dict:
     """Trains ``cfg`` on the torch engine (data-parallel under torchrun).
 
-    With ``[arch] fit_on = "train+val"`` the training data includes the validation split, so
+    With ``fit_on = "train+val"`` the training data includes the validation split, so
     validation cannot pick an epoch: the model kept is the last epoch's.
 
     Returns:
         the summary (written to ``summary.json`` by rank 0) with ``test_accuracy``.
     """
-    from visionblocks.runs import fit_set, load_run_data
-
     check_config(cfg)
     ctx, device = D.setup(cfg.device)
     try:
@@ -118,6 +84,7 @@ def train_run(cfg, resume: bool = False) -> dict:
         fit_on = arch_fit_on(cfg, "train")
         X_fit, y_fit = fit_set(fit_on, data, data)  # the validation split joins a refit
         data = {**data, "X_train": X_fit, "y_train": y_fit}
+        check_fits_data(cfg, data)
         model = build_model(cfg, data)
         run_dir = _run_dir(cfg, resume, ctx)
         start = time.perf_counter()
@@ -170,8 +137,6 @@ def train_run(cfg, resume: bool = False) -> dict:
 
 def evaluate_run(run_dir, cfg) -> float:
     """Rebuilds a torch run's model, loads its best checkpoint and returns its test accuracy."""
-    from visionblocks.runs import load_run_data
-
     check_config(cfg)
     data = load_run_data(cfg)
     model = build_model(cfg, data)
