@@ -6,7 +6,7 @@ PIP := $(PY) -m pip install -q
 CORE := $(VENV)/.stamp-core
 DEV := $(VENV)/.stamp-dev
 
-.PHONY: demo test lint format data bench clean chromium
+.PHONY: demo test lint format data bench clean chromium graphviz
 
 $(PY):
 	@echo "== creating the virtual environment $(VENV) (once)"
@@ -44,8 +44,13 @@ chromium:
 	@command -v chromium >/dev/null || { echo "== installing Debian's chromium with apt-get (for the report rendering test; first run only)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# The autograd graph drawings use Graphviz's `dot` (Debian's package; a plain fallback exists without it).
+graphviz:
+	@command -v dot >/dev/null || { echo "== installing Debian's graphviz with apt-get (for the graph drawing tests; first run only)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; }
+
 # Every test oracle is installed here, so a test that would skip for a missing one fails instead.
-test: lint chromium
+test: lint chromium graphviz
 	@echo "== running the tests on 2 workers"
 	VISIONBLOCKS_REQUIRE_ORACLES=1 MPLBACKEND=Agg $(PY) -m pytest -q -n 2 --durations=10
 
