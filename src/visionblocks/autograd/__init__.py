@@ -101,3 +101,8 @@ __all__ = [
     "tensor",
     "transpose",
 ]
+
+from visionblocks.autograd.bridge import layer_node  # noqa: E402
+from visionblocks.autograd.fc_net import GraphFullyConnectedNet  # noqa: E402
+
+__all__ += ["GraphFullyConnectedNet", "layer_node"]
