@@ -305,7 +305,7 @@ def topological_order(root, parents=None) -> list:
             continue
         seen.add(id(node))
         stack.append((node, True))
-        for parent in parents(node):
+        for parent in reversed(list(parents(node))):
             if id(parent) not in seen:
                 stack.append((parent, False))
     return order
