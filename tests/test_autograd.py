@@ -110,6 +110,24 @@ def test_python_numbers_keep_the_tensor_dtype():
     assert x.grad.dtype == np.float32
 
 
+def test_arrays_on_the_left_still_build_the_graph(rng):
+    (x,) = leaves(rng.standard_normal(3))
+    a = rng.standard_normal(3)
+    out = a + x * np.float64(2.0) - a @ x
+    assert isinstance(out, ag.Tensor)
+    out.sum().backward()
+    np.testing.assert_allclose(x.grad, 2.0 - 3 * a)
+    with pytest.raises(TypeError):
+        np.exp(x)  # a NumPy ufunc would lose the graph: use ag.exp
+
+
+def test_boolean_mask_indexing(rng):
+    (x,) = leaves(rng.standard_normal((3, 4)))
+    mask = x.data > 0
+    x[mask].sum().backward()
+    np.testing.assert_array_equal(x.grad, mask.astype(float))
+
+
 def test_reductions_reshape_transpose_and_indexing(rng):
     a = rng.standard_normal((2, 3, 4))
     (x,) = leaves(a)

@@ -3,7 +3,9 @@
 A ``Function`` instance is one node's operation: ``forward(*arrays)`` computes the output and
 keeps what its backward needs, ``backward(dout)`` returns one gradient per input (with the
 input's shape: broadcasting is summed back out here). The ``Tensor`` methods and the lecture-4
-gates (``gates.py``) both run these classes, so every local gradient is written once.
+gates (``gates.py``) both run these classes, so every local gradient is written once. This
+file has the elementwise and matrix primitives; ``functions_shape.py`` the reductions, reshape,
+transpose and indexing.
 """
 
 from __future__ import annotations
@@ -28,12 +30,6 @@ __all__ = [
     "Sigmoid",
     "ReLU",
     "Maximum",
-    "Max",
-    "Sum",
-    "Mean",
-    "Reshape",
-    "Transpose",
-    "GetItem",
 ]
 
 
@@ -52,7 +48,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)  # axes of size 1 stretched to n
-    return grad.reshape(shape)
+    return grad.reshape(shape)  # (*shape)
 
 
 def _broadcast_check(name, a, b):
@@ -229,10 +225,10 @@ class MatMul(Function):
         ga = gb = None
         if self.wants(0):
             ga = dout2 @ np.swapaxes(self.b2, -1, -2)  # (..., n, k)
-            ga = unbroadcast(ga, self.a2.shape).reshape(self.shapes[0])
+            ga = unbroadcast(ga, self.a2.shape).reshape(self.shapes[0])  # a's shape
         if self.wants(1):
             gb = np.swapaxes(self.a2, -1, -2) @ dout2  # (..., k, m)
-            gb = unbroadcast(gb, self.b2.shape).reshape(self.shapes[1])
+            gb = unbroadcast(gb, self.b2.shape).reshape(self.shapes[1])  # b's shape
         return ga, gb
 
 
@@ -312,147 +308,3 @@ class ReLU(Function):
 
     def backward(self, dout):
         return (dout * self.mask,)
-
-
-def _axes(axis, ndim):
-    """``axis`` as a tuple of non-negative axes (all axes for None)."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
-    for ax in axes:
-        if not -ndim <= ax < max(ndim, 1):
-            raise ShapeError(f"axis {ax} is out of range for an array with {ndim} axes")
-    return tuple(sorted(ax % max(ndim, 1) for ax in axes))
-
-
-class _Reduce(Function):
-    """A reduction over ``axis`` (None: all), optionally keeping the reduced axes."""
-
-    def __init__(self, axis=None, keepdims=False):
-        super().__init__()
-        self.axis, self.keepdims = axis, keepdims
-
-    def kept(self, dout):
-        """dout with the reduced axes restored as size 1, ready to broadcast."""
-        if self.keepdims:
-            return dout
-        shape = list(self.shapes[0])
-        for ax in _axes(self.axis, len(shape)):
-            shape[ax] = 1
-        return np.reshape(dout, shape)
-
-
-class Sum(_Reduce):
-    """a.sum(axis): the gradient is copied to every summed element."""
-
-    name, symbol = "sum", "sum"
-
-    def forward(self, a):
-        return np.sum(a, axis=_axes(self.axis, a.ndim) or None, keepdims=self.keepdims)
-
-    def backward(self, dout):
-        return (np.broadcast_to(self.kept(dout), self.shapes[0]),)
-
-
-class Mean(_Reduce):
-    """a.mean(axis): the gradient divided by the number of elements averaged."""
-
-    name, symbol = "mean", "mean"
-
-    def forward(self, a):
-        axes = _axes(self.axis, a.ndim)
-        self.count = int(np.prod([a.shape[ax] for ax in axes]))
-        return np.mean(a, axis=axes or None, keepdims=self.keepdims)
-
-    def backward(self, dout):
-        return (np.broadcast_to(self.kept(dout) / self.count, self.shapes[0]),)
-
-
-class Max(_Reduce):
-    """a.max(axis): the gradient goes to the maximum (split evenly between tied maxima, as
-    torch.amax does)."""
-
-    name, symbol = "max", "max"
-
-    def forward(self, a):
-        self.a = a
-        self.out = np.max(a, axis=_axes(self.axis, a.ndim) or None, keepdims=True)
-        return self.out if self.keepdims else np.reshape(self.out, self._out_shape(a))
-
-    def _out_shape(self, a):
-        axes = _axes(self.axis, a.ndim)
-        return tuple(n for i, n in enumerate(a.shape) if i not in axes)
-
-    def backward(self, dout):
-        mask = self.a == self.out  # (*a.shape) where the maxima are
-        axes = _axes(self.axis, self.a.ndim) or None
-        return (mask * (self.kept(dout) / mask.sum(axis=axes, keepdims=True)),)
-
-
-class Reshape(Function):
-    """a.reshape(shape)."""
-
-    name, symbol = "reshape", "reshape"
-
-    def __init__(self, shape):
-        super().__init__()
-        self.shape = shape
-
-    def forward(self, a):
-        try:
-            return np.reshape(a, self.shape)
-        except ValueError:
-            raise ShapeError(f"reshape: cannot reshape {a.shape} to {self.shape}") from None
-
-    def backward(self, dout):
-        return (np.reshape(dout, self.shapes[0]),)
-
-
-class Transpose(Function):
-    """a.transpose(axes) (reversed axes for None)."""
-
-    name, symbol = "transpose", "T"
-
-    def __init__(self, axes=None):
-        super().__init__()
-        self.axes = axes
-
-    def forward(self, a):
-        axes = tuple(range(a.ndim))[::-1] if self.axes is None else tuple(self.axes)
-        if sorted(ax % max(a.ndim, 1) for ax in axes) != list(range(a.ndim)):
-            raise ShapeError(f"transpose: axes {axes} do not permute the {a.ndim} axes")
-        self.inverse = tuple(np.argsort([ax % a.ndim for ax in axes]))
-        return np.transpose(a, axes)
-
-    def backward(self, dout):
-        return (np.transpose(dout, self.inverse),)
-
-
-def _is_advanced(index) -> bool:
-    parts = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(p, (list, np.ndarray)) for p in parts)
-
-
-class GetItem(Function):
-    """a[index], basic (slices, integers) or advanced (integer arrays: repeated positions add
-    their gradients, as cross-entropy's a[rows, labels] needs)."""
-
-    name, symbol = "getitem", "[]"
-
-    def __init__(self, index):
-        super().__init__()
-        self.index = index
-
-    def forward(self, a):
-        try:
-            return a[self.index]
-        except IndexError as e:
-            raise ShapeError(f"index {self.index!r} into shape {a.shape}: {e}") from None
-
-    def backward(self, dout):
-        grad = np.zeros(self.shapes[0], dtype=np.result_type(dout, np.float32))
-        if _is_advanced(self.index):
-            np.add.at(grad, self.index, dout)
-        else:
-            grad[self.index] = dout
-        return (grad,)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from visionblocks.autograd import functions as F
+from visionblocks.autograd import functions_shape as S
 from visionblocks.autograd.tensor import topological_order
 
 __all__ = [
@@ -106,8 +107,8 @@ TanhGate = _gate("TanhGate", F.Tanh, "tanh(x).")
 SigmoidGate = _gate("SigmoidGate", F.Sigmoid, "sigmoid(x): local gradient (1 - s) s.")
 ReLUGate = _gate("ReLUGate", F.ReLU, "max(0, x).")
 MaxGate = _gate("MaxGate", F.Maximum, "max(x, y): routes the gradient to the larger input.")
-SumGate = _gate("SumGate", F.Sum, "sum(x, axis=None): copies the gradient to every element.")
-MeanGate = _gate("MeanGate", F.Mean, "mean(x, axis=None).")
+SumGate = _gate("SumGate", S.Sum, "sum(x, axis=None): copies the gradient to every element.")
+MeanGate = _gate("MeanGate", S.Mean, "mean(x, axis=None).")
 
 
 class GraphNode:

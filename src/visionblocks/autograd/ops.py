@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from visionblocks.autograd import functions as F
+from visionblocks.autograd import functions_shape as S
 from visionblocks.autograd.tensor import Tensor, apply
 from visionblocks.errors import ShapeError
 
@@ -41,50 +42,62 @@ __all__ = [
 
 
 def add(a, b) -> Tensor:
+    """a + b (broadcast)."""
     return apply(F.Add(), a, b)
 
 
 def sub(a, b) -> Tensor:
+    """a - b (broadcast)."""
     return apply(F.Sub(), a, b)
 
 
 def mul(a, b) -> Tensor:
+    """a * b (broadcast)."""
     return apply(F.Mul(), a, b)
 
 
 def div(a, b) -> Tensor:
+    """a / b (broadcast)."""
     return apply(F.Div(), a, b)
 
 
 def pow(a, b) -> Tensor:  # noqa: A001 - the primitive's name
+    """a ** b (broadcast; b's gradient needs a > 0)."""
     return apply(F.Pow(), a, b)
 
 
 def neg(a) -> Tensor:
+    """-a."""
     return apply(F.Neg(), a)
 
 
 def matmul(a, b) -> Tensor:
+    """a @ b with NumPy's rules."""
     return apply(F.MatMul(), a, b)
 
 
 def exp(a) -> Tensor:
+    """exp(a) elementwise."""
     return apply(F.Exp(), a)
 
 
 def log(a) -> Tensor:
+    """log(a) elementwise (a > 0)."""
     return apply(F.Log(), a)
 
 
 def tanh(a) -> Tensor:
+    """tanh(a) elementwise."""
     return apply(F.Tanh(), a)
 
 
 def sigmoid(a) -> Tensor:
+    """1 / (1 + exp(-a)) elementwise, without overflow."""
     return apply(F.Sigmoid(), a)
 
 
 def relu(a) -> Tensor:
+    """max(0, a) elementwise."""
     return apply(F.ReLU(), a)
 
 
@@ -95,23 +108,27 @@ def maximum(a, b) -> Tensor:
 
 def max(a, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - the primitive's name
     """The maximum over ``axis`` (None: all elements)."""
-    return apply(F.Max(axis, keepdims), a)
+    return apply(S.Max(axis, keepdims), a)
 
 
 def sum(a, axis=None, keepdims=False) -> Tensor:  # noqa: A001 - the primitive's name
-    return apply(F.Sum(axis, keepdims), a)
+    """The sum over ``axis`` (None: all elements)."""
+    return apply(S.Sum(axis, keepdims), a)
 
 
 def mean(a, axis=None, keepdims=False) -> Tensor:
-    return apply(F.Mean(axis, keepdims), a)
+    """The mean over ``axis`` (None: all elements)."""
+    return apply(S.Mean(axis, keepdims), a)
 
 
 def reshape(a, shape) -> Tensor:
-    return apply(F.Reshape(tuple(shape)), a)
+    """a with a new shape of the same size."""
+    return apply(S.Reshape(tuple(shape)), a)
 
 
 def transpose(a, axes=None) -> Tensor:
-    return apply(F.Transpose(axes), a)
+    """a with its axes permuted (reversed for None)."""
+    return apply(S.Transpose(axes), a)
 
 
 # ------------------------------------------------------------------------ composites
@@ -142,7 +159,7 @@ def logsumexp(x, axis=-1, keepdims=False) -> Tensor:
     x = x if isinstance(x, Tensor) else Tensor(x)
     m = Tensor(np.max(x.data, axis=axis, keepdims=True))  # (..., 1, ...) constant shift
     out = log(sum(exp(x - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else out.reshape(np.squeeze(m.data, axis=axis).shape)
+    return out if keepdims else out.reshape(np.squeeze(m.data, axis=axis).shape)  # axis gone
 
 
 def log_softmax(x, axis=-1) -> Tensor:

@@ -14,6 +14,7 @@ import threading
 import numpy as np
 
 from visionblocks.autograd import functions as F
+from visionblocks.autograd import functions_shape as S
 from visionblocks.errors import ShapeError
 
 __all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "apply", "topological_order"]
@@ -63,7 +64,8 @@ class Tensor:
         parents: the input tensors of ``op``.
     """
 
-    __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operators
+    __array_ufunc__ = None  # ndarray (op) Tensor calls Tensor's reflected operator; np.exp(t) is
+    # a TypeError rather than a silent array without a graph (use ag.exp)
 
     def __init__(self, data, requires_grad=False, name=None):
         self.data = _as_data(data)
@@ -221,7 +223,7 @@ class Tensor:
             index = index.data.astype(np.intp)
         elif isinstance(index, tuple):
             index = tuple(i.data.astype(np.intp) if isinstance(i, Tensor) else i for i in index)
-        return apply(F.GetItem(index), self)
+        return apply(S.GetItem(index), self)
 
     def exp(self):
         return apply(F.Exp(), self)
@@ -242,21 +244,21 @@ class Tensor:
         return apply(F.Maximum(), self, other)
 
     def sum(self, axis=None, keepdims=False):
-        return apply(F.Sum(axis, keepdims), self)
+        return apply(S.Sum(axis, keepdims), self)
 
     def mean(self, axis=None, keepdims=False):
-        return apply(F.Mean(axis, keepdims), self)
+        return apply(S.Mean(axis, keepdims), self)
 
     def max(self, axis=None, keepdims=False):
-        return apply(F.Max(axis, keepdims), self)
+        return apply(S.Max(axis, keepdims), self)
 
     def reshape(self, *shape):
         shape = shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape
-        return apply(F.Reshape(tuple(shape)), self)
+        return apply(S.Reshape(tuple(shape)), self)
 
     def transpose(self, *axes):
         axes = axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes
-        return apply(F.Transpose(tuple(axes) if axes else None), self)
+        return apply(S.Transpose(tuple(axes) if axes else None), self)
 
 
 def tensor(data, requires_grad=False, name=None) -> Tensor:
