@@ -104,3 +104,20 @@ def test_graph_net_options_are_checked():
         GraphFullyConnectedNet([4], input_dim=3, build="tape")
     with pytest.raises(ValueError, match="offers activation in"):
         GraphFullyConnectedNet([4], input_dim=3, build="primitives", activation="elu")
+
+
+def test_the_solver_trains_the_engine_net_as_the_layer_pair_net(rng):
+    from visionblocks.solver import Solver
+
+    data = {"X_train": rng.standard_normal((60, 12)), "y_train": rng.integers(0, 4, 60),
+            "X_val": rng.standard_normal((20, 12)), "y_val": rng.integers(0, 4, 20)}  # fmt: skip
+    histories = []
+    for build in (None, "primitives"):
+        pairs, graph = _pair_and_graph_nets("layers" if build is None else build, reg=0.01)
+        model = pairs if build is None else graph
+        solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-2},
+                        batch_size=20, num_epochs=2, verbose=False, seed=0)  # fmt: skip
+        solver.train()
+        histories.append(solver.loss_history)
+    np.testing.assert_allclose(histories[1], histories[0], rtol=1e-10)
+    assert len(histories[0]) == 6
