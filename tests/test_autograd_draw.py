@@ -155,3 +155,18 @@ def test_cli_graph_without_dot(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "not on PATH" in err and "s.dot" in err and "s.svg" in err
     assert (tmp_path / "s.svg").exists()
+
+
+def test_a_network_graph_with_arrays_and_layer_nodes_draws(tmp_path, monkeypatch):
+    from visionblocks.autograd import GraphFullyConnectedNet
+
+    net = GraphFullyConnectedNet([5], input_dim=4, num_classes=3, dtype=np.float64, seed=0)
+    loss, _ = net.graph(np.random.default_rng(0).standard_normal((6, 4)), np.arange(6) % 3)
+    loss.backward()
+    dot = draw.to_dot(loss)
+    assert 'label="affine"' in dot and 'label="softmax_loss"' in dot and 'label="W1"' in dot
+    assert "(4, 5) mean" in dot  # a big array is drawn as its shape and mean
+    monkeypatch.setattr(draw, "find_dot", lambda: None)
+    result = draw.render(loss, tmp_path / "net.svg")
+    ET.parse(tmp_path / "net.svg")
+    assert not result.used_dot

@@ -154,7 +154,7 @@ class Tensor:
                 raise ShapeError(f"backward grad has shape {grad.shape}, expected {self.shape}")
         order = topological_order(self)
         grads = {id(self): grad}
-        given = set()  # arrays already handed to a leaf: a second leaf gets its own copy
+        given = {id(grad)}  # the caller's array, and arrays already handed to a leaf: copied
         for node in reversed(order):
             g = grads.pop(id(node), None)
             if g is None:
