@@ -36,6 +36,11 @@ def test_single_gates_follow_the_lecture_patterns():
     total = SumGate(axis=0)
     np.testing.assert_array_equal(total.forward(np.ones((2, 3))), [2.0, 2.0, 2.0])
     np.testing.assert_array_equal(total.backward(np.arange(3.0))[0], [[0, 1, 2], [0, 1, 2]])
+    add = AddGate()
+    np.testing.assert_array_equal(add.forward([1, 2], [[3], [4]]), [[4, 5], [5, 6]])
+    dx, dy = add.backward(np.ones((2, 2)))  # broadcasting summed back to each input
+    np.testing.assert_array_equal(dx, [2.0, 2.0])
+    np.testing.assert_array_equal(dy, [[2.0], [2.0]])
     with pytest.raises(RuntimeError, match="before forward"):
         ExpGate().backward(1.0)
 

@@ -49,6 +49,12 @@ def _plain(a):
     return float(a) if np.ndim(a) == 0 else a
 
 
+def _float(x) -> np.ndarray:
+    """x as a floating array (numbers and lists as float64, float32 arrays kept)."""
+    a = np.asarray(x)
+    return a if np.issubdtype(a.dtype, np.floating) else a.astype(np.float64)
+
+
 class Gate:
     """A gate: one primitive with the lecture's ``forward`` / ``backward`` methods.
 
@@ -77,14 +83,13 @@ class Gate:
             inputs: numbers or arrays (broadcastable for the elementwise gates).
         """
         self.fn = self.function(**self.options)
-        arrays = [np.asarray(x, dtype=np.result_type(x, np.float64)) for x in inputs]
-        return _plain(self.fn(*arrays))
+        return _plain(self.fn(*(_float(x) for x in inputs)))
 
     def backward(self, dout):
         """The gradient for each input, given the gradient ``dout`` of the output."""
         if self.fn is None:
             raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
-        return [_plain(g) for g in self.fn.backward(np.asarray(dout, dtype=np.float64))]
+        return [_plain(g) for g in self.fn.backward(_float(dout))]
 
     def __repr__(self):
         return f"{type(self).__name__}()"
