@@ -170,3 +170,15 @@ def test_a_network_graph_with_arrays_and_layer_nodes_draws(tmp_path, monkeypatch
     result = draw.render(loss, tmp_path / "net.svg")
     ET.parse(tmp_path / "net.svg")
     assert not result.used_dot
+
+
+def test_the_engine_and_the_graph_command_need_no_torch():
+    import subprocess
+    import sys
+
+    from test_no_torch import BLOCK_TORCH
+
+    argv = [sys.executable, "-c", BLOCK_TORCH, "graph", LECTURE, "--at", "x=-2,y=5,z=-4"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "df/dz = 3" in proc.stdout
