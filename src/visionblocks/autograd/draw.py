@@ -155,14 +155,13 @@ def to_svg(graph, precision=2) -> str:
     for n in nodes:
         columns.setdefault(depth[id(n)], []).append(n)
     col_w, row_h, pad = 150, 90, 50
-    pos = {}
-    for d, col in columns.items():
-        for r, n in enumerate(col):
-            pos[id(n)] = (pad + d * col_w, pad + r * row_h)
+    ys = _rows(nodes, columns, depth, row_h)
+    top = min(ys.values())
+    pos = {id(n): (pad + depth[id(n)] * col_w, pad + ys[id(n)] - top) for n in nodes}
     root = nodes[-1]
     out_xy = (pos[id(root)][0] + col_w, pos[id(root)][1])
     width = out_xy[0] + pad + 40
-    height = pad * 2 + row_h * max(len(c) for c in columns.values())
+    height = pad * 2 + max(y for _, y in pos.values())
     svg = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'font-family="Helvetica, Arial, sans-serif">',
@@ -193,6 +192,28 @@ def to_svg(graph, precision=2) -> str:
         svg.append(_svg_text((x, y), _label(n, precision), 14 if n.op is not None else 16))
     svg.append("</svg>")
     return "\n".join(svg) + "\n"
+
+
+def _rows(nodes, columns, depth, row_h) -> dict:
+    """y of every node: the output at 0, each node's inputs spread around it, right to left,
+    nodes of one column pushed apart to ``row_h``."""
+    readers: dict[int, list] = {id(n): [] for n in nodes}
+    for n in nodes:
+        for k, p in enumerate(n.parents):
+            readers[id(p)].append((n, k))
+    ys: dict[int, float] = {}
+    for d in sorted(columns, reverse=True):
+        wanted = []
+        for n in columns[d]:
+            spots = [ys[id(r)] + (k - (len(r.parents) - 1) / 2) * row_h
+                     for r, k in readers[id(n)] if id(r) in ys]  # fmt: skip
+            wanted.append((sum(spots) / len(spots) if spots else 0.0, n))
+        wanted.sort(key=lambda item: item[0])
+        last = None
+        for y, n in wanted:
+            y = y if last is None else max(y, last + row_h)
+            ys[id(n)] = last = y
+    return ys
 
 
 def _svg_text(xy, text, size):
