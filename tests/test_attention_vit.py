@@ -70,3 +70,14 @@ def test_vit_learns_a_toy_task():
     acc = (vit(x).argmax(1) == y).float().mean().item()
     assert loss.item() < 0.1 and acc == 1.0
     assert np.isfinite(loss.item())
+
+
+def test_cli_trains_vit_on_digits(tmp_path):
+    from visionblocks.cli import main
+
+    out = tmp_path / "vit"
+    args = ["train", "--data", "digits", "--model", "vit", "--engine", "torch", "--epochs", "1",
+            "--num-train", "300", "--num-val", "100", "--embed-dim", "16", "--depth", "1",
+            "--num-heads", "2", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert (out / "metrics.jsonl").exists() and (out / "best.npz").exists()
