@@ -252,3 +252,40 @@ def test_course_overfit_check_on_50_captions():
     assert loss.item() < 0.03
     sampled = model.eval().sample(feats[:5].numpy(), max_length=9, use_cache=True)
     np.testing.assert_array_equal(sampled, caps[:5, 1:].numpy())  # memorised, and decoded
+
+
+def _greedy_until_end(captions, end, null=0):
+    out = captions.copy()
+    for row in out:
+        hits = np.flatnonzero(row == end)
+        if hits.size:
+            row[hits[0] + 1 :] = null
+    return out
+
+
+def test_beam_search_of_one_is_greedy_and_a_wide_beam_is_exhaustive():
+    torch.manual_seed(0)
+    words = _words(3)  # V = 6: <NULL>, <START>, <END>, w0, w1, w2
+    model = _varied(CaptioningTransformer(words, 8, 16, num_heads=2, dim_feedforward=32)).double()
+    features = torch.randn(2, 8, dtype=torch.float64)
+    greedy = model.sample(features, max_length=6, use_cache=True)
+    beam1, _ = model.beam_search(features, beam_size=1, max_length=6)
+    np.testing.assert_array_equal(beam1, _greedy_until_end(greedy, words["<END>"]))
+
+    length, v = 3, len(words)
+    seqs = torch.tensor(list(itertools.product(range(v), repeat=length)))  # every caption
+    best, _ = model.beam_search(features, beam_size=v**length, max_length=length)
+    for i in range(2):
+        inputs = torch.cat([torch.full((len(seqs), 1), words["<START>"]), seqs[:, :-1]], 1)
+        logp = torch.log_softmax(model(features[i : i + 1].expand(len(seqs), -1), inputs), -1)
+        step = logp.gather(2, seqs[..., None])[..., 0]  # (M, L)
+        ended = (seqs == words["<END>"]).long().cumsum(1)
+        counted = (ended - (seqs == words["<END>"]).long()) == 0  # up to the first <END>
+        total = (step * counted).sum(1)
+        top = seqs[total.argmax()].clone()
+        hits = np.flatnonzero(top.numpy() == words["<END>"])
+        if hits.size:
+            top[hits[0] + 1 :] = 0
+        np.testing.assert_array_equal(best[i], top.numpy())
+    with pytest.raises(ValueError, match="beam_size"):
+        model.beam_search(features, beam_size=0)

@@ -1,5 +1,6 @@
-"""The course's Transformer captioner (assignment 3), its loss, and two things beyond it: a
-key/value cache for greedy decoding and a captioner that attends over a grid of image tokens.
+"""The course's Transformer captioner (assignment 3), its loss, and things beyond it: a
+key/value cache for decoding, beam search over it, and a captioner that attends over a grid of
+image tokens.
 
 ``CaptioningTransformer`` has the course's name, signature, defaults, submodule order and
 initialisation (N(0, 0.02) Linear and Embedding weights, zero biases, applied before the output
@@ -157,7 +158,7 @@ class CaptioningTransformer(nn.Module):
         with torch.no_grad():
             if not torch.is_tensor(features):
                 features = torch.from_numpy(np.asarray(features))
-            features = features.to(device=device, dtype=torch.float32)
+            features = features.to(device=device, dtype=next(self.parameters()).dtype)
             n = features.shape[0]
             captions = self._null * np.ones((n, max_length), dtype=np.int32)
             word = torch.full((n,), self._start, dtype=torch.long, device=device)
@@ -174,6 +175,71 @@ class CaptioningTransformer(nn.Module):
                 captions[:, t] = word.cpu().numpy()
                 partial = torch.cat([partial, word[:, None]], dim=1)
             return captions
+
+    def beam_search(self, features, beam_size=3, max_length=30, length_penalty=0.0):
+        """Beam search from ``<START>`` with the key/value cache (beyond the course).
+
+        Keeps the ``beam_size`` partial captions of highest summed log-probability per image; a
+        caption that emits ``<END>`` stays as it is (its later tokens are ``<NULL>``); the result
+        is, per image, the caption of best ``log p / length ** length_penalty`` (length counts
+        ``<END>``). Run it in eval mode.
+
+        Args:
+            features: (N, D) (grid variant: (N, C, H, W)), array or tensor.
+            beam_size: k >= 1 (1 is greedy decoding that stops at ``<END>``).
+            max_length: most tokens per caption, ``<END>`` included.
+            length_penalty: alpha >= 0.
+
+        Returns:
+            captions: (N, max_length) int32; scores: (N,) float64, the ranking scores.
+        """
+        if self._start is None or self._end is None:
+            raise KeyError("beam search needs '<START>' and '<END>' in word_to_idx")
+        if int(beam_size) < 1 or length_penalty < 0:
+            raise ValueError(f"beam_size must be >= 1 and length_penalty >= 0, got {beam_size}, "
+                             f"{length_penalty}")  # fmt: skip
+        if max_length > self.max_length:
+            raise ValueError(f"max_length {max_length} exceeds the model's {self.max_length}")
+        k, device = int(beam_size), next(self.parameters()).device
+        with torch.no_grad():
+            if not torch.is_tensor(features):
+                features = torch.from_numpy(np.asarray(features))
+            features = features.to(device=device, dtype=next(self.parameters()).dtype)
+            n = features.shape[0]
+            memory = self.encode(features).repeat_interleave(k, dim=0)  # (N*k, S, W)
+            logp = torch.full((n, k), float("-inf"), dtype=torch.float64, device=device)
+            logp[:, 0] = 0.0  # the k hypotheses start equal: expand only the first
+            tokens = torch.full((n, k, max_length), self._null, dtype=torch.long, device=device)
+            lengths = torch.zeros((n, k), dtype=torch.long, device=device)
+            done = torch.zeros((n, k), dtype=torch.bool, device=device)
+            words = torch.full((n * k,), self._start, dtype=torch.long, device=device)
+            rows = torch.arange(n, device=device)[:, None]  # (N, 1)
+            cache = []
+            for t in range(max_length):
+                scores = self.step(memory, words, t, cache)  # (N*k, V)
+                word_logp = torch.log_softmax(scores.double(), dim=-1).reshape(n, k, -1)
+                v = word_logp.shape[-1]
+                word_logp[done] = float("-inf")  # a finished caption continues unchanged ...
+                word_logp[done, self._null] = 0.0  # ... through the <NULL> column
+                total = (logp[..., None] + word_logp).reshape(n, k * v)  # (N, k*V)
+                logp, flat = total.topk(k, dim=1)  # (N, k)
+                parent, word = flat // v, flat % v
+                tokens, lengths = tokens[rows, parent], lengths[rows, parent]  # (N, k, L), (N, k)
+                done = done[rows, parent]
+                tokens[..., t] = torch.where(done, self._null, word)
+                lengths = lengths + (~done).long()
+                done = done | (word == self._end)
+                order = (rows * k + parent).reshape(-1)  # (N*k,) the parents' rows
+                for layer in cache:
+                    layer["self"]["k"] = layer["self"]["k"][order]
+                    layer["self"]["v"] = layer["self"]["v"][order]
+                words = tokens[..., t].reshape(-1)
+                if bool(done.all()):
+                    break
+            ranked = logp / lengths.clamp_min(1).double() ** length_penalty  # (N, k)
+            best = ranked.argmax(dim=1)  # (N,)
+            captions = tokens[torch.arange(n, device=device), best]  # (N, L)
+            return captions.cpu().numpy().astype(np.int32), ranked.max(dim=1).values.cpu().numpy()
 
 
 class GridCaptioningTransformer(CaptioningTransformer):
