@@ -196,3 +196,21 @@ def test_bad_inputs_name_the_argument(rng):
                                     np.ones((4, 8)), np.zeros(8), {"norm": "middle"})  # fmt: skip
     with pytest.raises(ShapeError, match="pos_embed"):
         L.learned_positional_embedding_forward(x, np.zeros((3, 8)))
+
+
+@pytest.mark.torch
+def test_torch_twin_and_course_module_agree_on_fully_masked_rows(rng):
+    from visionblocks.torchkit.functional_attention import scaled_dot_product_attention
+    from visionblocks.torchkit.transformer_layers import MultiHeadAttention
+
+    q, k, v = (rng.standard_normal((2, 1, 3, 4)) for _ in range(3))
+    mask = np.ones((3, 3), dtype=bool)
+    mask[2] = False
+    out, _ = L.scaled_dot_product_attention_forward(q, k, v, {"attn_mask": mask})
+    twin = scaled_dot_product_attention(*map(torch.from_numpy, (q, k, v)), {"attn_mask": mask})
+    np.testing.assert_allclose(out, twin.numpy(), rtol=RTOL, atol=ATOL)
+    mha = MultiHeadAttention(4, 1).eval()
+    x = torch.randn(2, 3, 4)
+    y = mha(x, x, x, attn_mask=torch.from_numpy(mask))
+    torch.testing.assert_close(y[:, 2], mha.proj.bias.expand(2, 4))  # zero weights: bias only
+    assert torch.isfinite(y).all()
