@@ -172,21 +172,21 @@ def _norm_order(block_param):
     return norm
 
 
-def _attn_param(block_param, padding_key):
-    return {"num_heads": block_param.get("num_heads", 1),
-            "causal": block_param.get("causal", False) if padding_key == "key_padding_mask"
-            else False,
-            "attn_mask": block_param.get("attn_mask") if padding_key == "key_padding_mask"
-            else None,
-            "key_padding_mask": block_param.get(padding_key)}  # fmt: skip
+def _attn_param(block_param, is_self):
+    """The attention's param: the self-attention takes the masks, cross-attention the memory's."""
+    num_heads = block_param.get("num_heads", 1)
+    if not is_self:
+        return {"num_heads": num_heads, "key_padding_mask": block_param.get("memory_padding_mask")}
+    return {"num_heads": num_heads, "causal": block_param.get("causal", False),
+            "attn_mask": block_param.get("attn_mask"),
+            "key_padding_mask": block_param.get("key_padding_mask")}  # fmt: skip
 
 
 def _attention_block(x, memory, gamma, beta, weights, block_param):
     norm = _norm_order(block_param)
     _check_seq("x", x)
     ln = {"eps": block_param.get("eps", 1e-5)}
-    padding = "key_padding_mask" if memory is None else "memory_padding_mask"
-    attn_param = _attn_param(block_param, padding)
+    attn_param = _attn_param(block_param, memory is None)
     if norm == "pre":
         h, ln_cache = sequence_layernorm_forward(x, gamma, beta, ln)
         kv = h if memory is None else memory
