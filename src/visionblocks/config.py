@@ -21,6 +21,7 @@ from pathlib import Path
 
 import visionblocks.classic.specs  # noqa: F401  (registers knn, svm, softmax)
 import visionblocks.models.specs  # noqa: F401  (registers the networks)
+import visionblocks.models.specs_vit  # noqa: F401  (registers vit)
 from visionblocks.classic.features import feature_functions
 from visionblocks.data.augment_grammar import parse_augment
 from visionblocks.errors import ConfigError

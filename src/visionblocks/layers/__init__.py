@@ -9,6 +9,7 @@ and one registry entry.
 from visionblocks.layers import (
     activations,
     affine,
+    attention,
     composite,
     conv,
     conv_composite,
@@ -17,10 +18,12 @@ from visionblocks.layers import (
     norm,
     pool,
     spatial_norm,
+    transformer,
     upsample,
 )
 from visionblocks.layers.activations import *  # noqa: F403
 from visionblocks.layers.affine import *  # noqa: F403
+from visionblocks.layers.attention import *  # noqa: F403
 from visionblocks.layers.composite import *  # noqa: F403
 from visionblocks.layers.conv import *  # noqa: F403
 from visionblocks.layers.conv_composite import *  # noqa: F403
@@ -30,6 +33,7 @@ from visionblocks.layers.norm import *  # noqa: F403
 from visionblocks.layers.pool import *  # noqa: F403
 from visionblocks.layers.registry import ACTIVATIONS, LAYERS
 from visionblocks.layers.spatial_norm import *  # noqa: F403
+from visionblocks.layers.transformer import *  # noqa: F403
 from visionblocks.layers.upsample import *  # noqa: F403
 
 __all__ = [
@@ -37,6 +41,7 @@ __all__ = [
     "LAYERS",
     *activations.__all__,
     *affine.__all__,
+    *attention.__all__,
     *composite.__all__,
     *conv.__all__,
     *conv_composite.__all__,
@@ -45,8 +50,9 @@ __all__ = [
     *norm.__all__,
     *pool.__all__,
     *spatial_norm.__all__,
+    *transformer.__all__,
     *upsample.__all__,
 ]
 
 # The registry entries, last: they refer to the pairs above.
-from visionblocks.layers import entries, entries_conv  # noqa: E402, F401
+from visionblocks.layers import entries, entries_attention, entries_conv  # noqa: E402, F401

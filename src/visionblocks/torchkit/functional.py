@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from visionblocks.errors import ShapeError
 from visionblocks.layers.registry import ACTIVATIONS
+from visionblocks.torchkit.functional_attention import *  # noqa: F401, F403  (attention twins)
 from visionblocks.torchkit.functional_conv import (  # noqa: F401  (re-exported twins)
     avg_pool,
     conv,
