@@ -35,6 +35,16 @@ def test_loss_gradient_check_with_the_attention_penalty(rng):
         np.testing.assert_allclose(grads[name], num, rtol=1e-6, atol=1e-9, err_msg=name)
 
 
+def test_feature_gradient_for_end_to_end_training(rng):
+    model = _model(rng=rng)
+    features = rng.standard_normal((3, 3, 2, 2))
+    loss, _, dfeatures = model.loss_and_dfeatures(features, CAPTIONS)
+    assert dfeatures.shape == features.shape
+    num = eval_numerical_gradient(lambda f: model.loss(f, CAPTIONS)[0], features, verbose=False,
+                                  h=1e-5)  # fmt: skip
+    np.testing.assert_allclose(dfeatures, num, rtol=1e-6, atol=1e-9)
+
+
 def test_doubly_stochastic_penalty_is_its_closed_form(rng):
     model = _model(reg=0.0, rng=rng)
     features = rng.standard_normal((3, 3, 2, 2))

@@ -229,3 +229,15 @@ def test_beam_search_scores_and_length_penalty(small_model):
         assert lp0 >= lp1 - 1e-12
     with pytest.raises(ValueError, match="beam_size must be >= 1"):
         model.sample_beam(features, beam_size=0)
+
+
+@pytest.mark.parametrize("cell_type", ["rnn", "lstm", "gru"])
+def test_feature_gradient_for_end_to_end_training(rng, cell_type):
+    vocab, features, captions = synthetic_captions(n=3, length=5, vocab_words=3, input_dim=4)
+    model = CaptioningRNN(vocab, input_dim=4, wordvec_dim=3, hidden_dim=5, cell_type=cell_type,
+                          dtype=np.float64, seed=1)  # fmt: skip
+    loss, grads, dfeatures = model.loss_and_dfeatures(features, captions)
+    assert (loss, set(grads)) == (model.loss(features, captions)[0], set(model.params))
+    num = eval_numerical_gradient(lambda f: model.loss(f, captions)[0], features,
+                                  verbose=False, h=1e-5)  # fmt: skip
+    np.testing.assert_allclose(dfeatures, num, rtol=1e-6, atol=1e-9)

@@ -140,6 +140,16 @@ class AttentionCaptioner(Model):
         Returns:
             loss: float; grads: dict with the keys of ``params``.
         """
+        loss, grads, _ = self.loss_and_dfeatures(features, captions)
+        return loss, grads
+
+    def loss_and_dfeatures(self, features, captions):
+        """``loss`` plus the gradient with respect to the feature maps (N, D, H', W'), for
+        training the image encoder end to end.
+
+        Returns:
+            loss: float; grads: dict like ``loss``'s; dfeatures: (N, D, H', W').
+        """
         p = self.params
         state = self.initial_state(features)
         n = state[0].shape[0]
@@ -201,7 +211,11 @@ class AttentionCaptioner(Model):
         mean = a.mean(axis=1)
         grads["W_h0"], grads["b_h0"] = mean.T @ dh, dh.sum(axis=0)
         grads["W_c0"], grads["b_c0"] = mean.T @ dc, dc.sum(axis=0)
-        return loss, grads
+        da += (dpa.reshape(n * length, -1) @ p["W_a"].T).reshape(n, length, d)  # through pa
+        dmean = dh @ p["W_h0"].T + dc @ p["W_c0"].T  # (N, D), spread evenly over the L places
+        da += dmean[:, None, :] / length
+        dfeatures = da.transpose(0, 2, 1).reshape(n, d, *self.feature_shape[1:])  # (N, D, H', W')
+        return loss, grads, dfeatures
 
     # ---------------------------------------------------------------------- decoding
     def decode_step(self, words, state):

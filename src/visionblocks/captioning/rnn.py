@@ -143,6 +143,16 @@ class CaptioningRNN(Model):
             loss: float, summed over time and averaged over N.
             grads: dict with the keys of ``params``.
         """
+        loss, grads, _ = self.loss_and_dfeatures(features, captions)
+        return loss, grads
+
+    def loss_and_dfeatures(self, features, captions):
+        """``loss`` plus the gradient with respect to the features, for training an image
+        encoder end to end (back-propagate ``dfeatures`` into the CNN).
+
+        Returns:
+            loss: float; grads: dict like ``loss``'s; dfeatures: (N, D).
+        """
         features = self._features(features)
         captions = self._captions(captions, features.shape[0])
         captions_in, captions_out = captions[:, :-1], captions[:, 1:]
@@ -160,8 +170,8 @@ class CaptioningRNN(Model):
         dh, grads["W_vocab"], grads["b_vocab"] = temporal_affine_backward(dscores, cache_vocab)
         dx, dh0, grads["Wx"], grads["Wh"], grads["b"] = backward(dh, cache_cell)
         grads["W_embed"] = word_embedding_backward(dx, cache_embed)
-        _, grads["W_proj"], grads["b_proj"] = affine_backward(dh0, cache_proj)
-        return loss, grads
+        dfeatures, grads["W_proj"], grads["b_proj"] = affine_backward(dh0, cache_proj)
+        return loss, grads, dfeatures
 
     # ----------------------------------------------------------------------- decoding
     def initial_state(self, features):
