@@ -252,19 +252,20 @@ def gru_forward(x, h0, Wx, Wh, b):
         cache: for ``gru_backward``.
     """
     n, t_len, d, h = check_recurrent(x, h0, Wx, Wh, b, gates=3, sequence=True, bias=4)
-    ax = (x.reshape(n * t_len, d) @ Wx + b[: 3 * h]).reshape(n, t_len, 3 * h)  # (N, T, 3H)
-    ax = np.ascontiguousarray(ax.transpose(1, 0, 2))  # (T, N, 3H)
+    xt = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, N, D) time-major
+    ax = (xt.reshape(t_len * n, d) @ Wx).reshape(t_len, n, 3 * h)  # (T, N, 3H)
+    ax += b[: 3 * h]
     dtype = ax.dtype
-    rs, zs, ns, hns, hs = (np.empty((t_len, n, h), dtype=dtype) for _ in range(5))
-    prev = h0
+    rs, zs, ns, hns = (np.empty((t_len, n, h), dtype=dtype) for _ in range(4))
+    hs = np.empty((t_len + 1, n, h), dtype=dtype)  # hs[0] = h0, hs[t + 1] = h_t
+    hs[0] = h0
     for t in range(t_len):
-        ah = prev @ Wh  # (N, H) @ (H, 3H)
+        ah = hs[t] @ Wh  # (N, H) @ (H, 3H)
         ah[:, 2 * h :] += b[3 * h :]
-        rs[t], zs[t], ns[t], hs[t] = _gru_gates(ax[t], ah, prev, h)
+        rs[t], zs[t], ns[t], hs[t + 1] = _gru_gates(ax[t], ah, hs[t], h)
         hns[t] = ah[:, 2 * h :]
-        prev = hs[t]
-    out = np.ascontiguousarray(hs.transpose(1, 0, 2))  # (N, T, H)
-    return out, (x, h0, Wx, Wh, rs, zs, ns, hns, hs)
+    out = np.ascontiguousarray(hs[1:].transpose(1, 0, 2))  # (N, T, H)
+    return out, (xt, Wx, Wh, rs, zs, ns, hns, hs)
 
 
 def gru_backward(dh, cache):
@@ -273,25 +274,21 @@ def gru_backward(dh, cache):
     Returns:
         dx: (N, T, D); dh0: (N, H); dWx: (D, 3H); dWh: (H, 3H); db: (4H,).
     """
-    x, h0, Wx, Wh, rs, zs, ns, hns, hs = cache
-    t_len, n, h = hs.shape
-    d = x.shape[2]
+    xt, Wx, Wh, rs, zs, ns, hns, hs = cache
+    t_len, n, d = xt.shape
+    h = hs.shape[2]
     dhs = dh.transpose(1, 0, 2)  # (T, N, H) view
     dax = np.empty((t_len, n, 3 * h), dtype=hs.dtype)
     dah = np.empty_like(dax)
-    h0 = h0.astype(hs.dtype, copy=False)
     dprev = np.zeros((n, h), dtype=hs.dtype)
     WhT = np.ascontiguousarray(Wh.T)  # (3H, H)
     for t in range(t_len - 1, -1, -1):
-        prev = hs[t - 1] if t else h0
-        direct = _gru_step_grads(dhs[t] + dprev, prev, rs[t], zs[t], ns[t], hns[t], h,
+        direct = _gru_step_grads(dhs[t] + dprev, hs[t], rs[t], zs[t], ns[t], hns[t], h,
                                  dax[t], dah[t])  # fmt: skip
         dprev = direct + dah[t] @ WhT
-    hprev = np.concatenate([h0[None], hs[:-1]]).reshape(t_len * n, h)  # (T*N, H)
-    dah2 = dah.reshape(t_len * n, 3 * h)
-    dWh = hprev.T @ dah2
-    dax_nt = np.ascontiguousarray(dax.transpose(1, 0, 2)).reshape(n * t_len, 3 * h)
-    dx = (dax_nt @ Wx.T).reshape(n, t_len, d)  # (N*T, 3H) @ (3H, D)
-    dWx = x.reshape(n * t_len, d).T @ dax_nt
-    db = np.concatenate([dax_nt.sum(axis=0), dah2[:, 2 * h :].sum(axis=0)])
+    dax2, dah2 = dax.reshape(t_len * n, 3 * h), dah.reshape(t_len * n, 3 * h)  # (T*N, 3H)
+    dWh = hs[:-1].reshape(t_len * n, h).T @ dah2
+    dWx = xt.reshape(t_len * n, d).T @ dax2
+    dx = np.ascontiguousarray((dax2 @ Wx.T).reshape(t_len, n, d).transpose(1, 0, 2))  # (N, T, D)
+    db = np.concatenate([dax2.sum(axis=0), dah2[:, 2 * h :].sum(axis=0)])
     return dx, dprev, dWx, dWh, db
