@@ -8,6 +8,7 @@ and one registry entry.
 
 from visionblocks.layers import (
     activations,
+    additive_attention,
     affine,
     attention,
     composite,
@@ -15,13 +16,16 @@ from visionblocks.layers import (
     conv_composite,
     dropout,
     losses,
+    lstm,
     norm,
     pool,
+    rnn,
     spatial_norm,
     transformer,
     upsample,
 )
 from visionblocks.layers.activations import *  # noqa: F403
+from visionblocks.layers.additive_attention import *  # noqa: F403
 from visionblocks.layers.affine import *  # noqa: F403
 from visionblocks.layers.attention import *  # noqa: F403
 from visionblocks.layers.composite import *  # noqa: F403
@@ -29,9 +33,11 @@ from visionblocks.layers.conv import *  # noqa: F403
 from visionblocks.layers.conv_composite import *  # noqa: F403
 from visionblocks.layers.dropout import *  # noqa: F403
 from visionblocks.layers.losses import *  # noqa: F403
+from visionblocks.layers.lstm import *  # noqa: F403
 from visionblocks.layers.norm import *  # noqa: F403
 from visionblocks.layers.pool import *  # noqa: F403
 from visionblocks.layers.registry import ACTIVATIONS, LAYERS
+from visionblocks.layers.rnn import *  # noqa: F403
 from visionblocks.layers.spatial_norm import *  # noqa: F403
 from visionblocks.layers.transformer import *  # noqa: F403
 from visionblocks.layers.upsample import *  # noqa: F403
@@ -40,6 +46,7 @@ __all__ = [
     "ACTIVATIONS",
     "LAYERS",
     *activations.__all__,
+    *additive_attention.__all__,
     *affine.__all__,
     *attention.__all__,
     *composite.__all__,
@@ -47,12 +54,19 @@ __all__ = [
     *conv_composite.__all__,
     *dropout.__all__,
     *losses.__all__,
+    *lstm.__all__,
     *norm.__all__,
     *pool.__all__,
+    *rnn.__all__,
     *spatial_norm.__all__,
     *transformer.__all__,
     *upsample.__all__,
 ]
 
 # The registry entries, last: they refer to the pairs above.
-from visionblocks.layers import entries, entries_attention, entries_conv  # noqa: E402, F401
+from visionblocks.layers import (  # noqa: E402, F401
+    entries,
+    entries_attention,
+    entries_conv,
+    entries_rnn,
+)
