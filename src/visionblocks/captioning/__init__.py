@@ -1,0 +1,1 @@
+"""Image captioning: recurrent and attention captioners, their solver, BLEU and caption data."""
