@@ -14,8 +14,10 @@ from visionblocks.layers import (
     conv_composite,
     dropout,
     losses,
+    lstm,
     norm,
     pool,
+    rnn,
     spatial_norm,
     upsample,
 )
@@ -26,9 +28,11 @@ from visionblocks.layers.conv import *  # noqa: F403
 from visionblocks.layers.conv_composite import *  # noqa: F403
 from visionblocks.layers.dropout import *  # noqa: F403
 from visionblocks.layers.losses import *  # noqa: F403
+from visionblocks.layers.lstm import *  # noqa: F403
 from visionblocks.layers.norm import *  # noqa: F403
 from visionblocks.layers.pool import *  # noqa: F403
 from visionblocks.layers.registry import ACTIVATIONS, LAYERS
+from visionblocks.layers.rnn import *  # noqa: F403
 from visionblocks.layers.spatial_norm import *  # noqa: F403
 from visionblocks.layers.upsample import *  # noqa: F403
 
@@ -42,11 +46,13 @@ __all__ = [
     *conv_composite.__all__,
     *dropout.__all__,
     *losses.__all__,
+    *lstm.__all__,
     *norm.__all__,
     *pool.__all__,
+    *rnn.__all__,
     *spatial_norm.__all__,
     *upsample.__all__,
 ]
 
 # The registry entries, last: they refer to the pairs above.
-from visionblocks.layers import entries, entries_conv  # noqa: E402, F401
+from visionblocks.layers import entries, entries_conv, entries_rnn  # noqa: E402, F401

@@ -35,6 +35,7 @@ from visionblocks.torchkit.functional_conv import (  # noqa: F401  (re-exported 
     spatial_groupnorm,
 )
 from visionblocks.torchkit.functional_norm import batchnorm, layernorm  # noqa: F401
+from visionblocks.torchkit.functional_rnn import *  # noqa: F401, F403  (recurrent twins)
 
 
 def affine(x, w, b):
