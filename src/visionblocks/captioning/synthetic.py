@@ -343,7 +343,7 @@ def pixel_features(images: np.ndarray, pool: int = 4) -> np.ndarray:
     return (x.reshape(n, -1) / 255.0 - 0.5).astype(np.float32)  # (N, C*h'*w')
 
 
-def to_captioning_data(ds: CaptionDataset, features="pixels", pool=4) -> dict:
+def to_captioning_data(ds: CaptionDataset, features="pixels", pool=4, standardize=True) -> dict:
     """The course's data dict for a captioning solver.
 
     Args:
@@ -351,6 +351,8 @@ def to_captioning_data(ds: CaptionDataset, features="pixels", pool=4) -> dict:
         features: 'pixels' (``pixel_features``), 'none' (zeros: an image-blind model's input)
             or a callable ``(N, 3, S, S) uint8 -> (N, D)``.
         pool: the pooling of 'pixels'.
+        standardize: shift and scale every feature to mean 0, standard deviation 1 over the
+            training images (the statistics of train applied to every split).
 
     Returns:
         dict with, per split, ``{split}_captions`` (N * R, T) int32 (every reference a row),
@@ -373,4 +375,9 @@ def to_captioning_data(ds: CaptionDataset, features="pixels", pool=4) -> dict:
         data[f"{s}_image_idxs"] = np.repeat(np.arange(n, dtype=np.int32), r)  # (N*R,)
         data[f"{s}_features"] = feats
         data[f"{s}_images"] = imgs
+    if standardize and features != "none":
+        mean = data["train_features"].mean(axis=0)  # (D,)
+        std = data["train_features"].std(axis=0) + 1e-6  # (D,)
+        for s in ds.splits:
+            data[f"{s}_features"] = ((data[f"{s}_features"] - mean) / std).astype(np.float32)
     return data
