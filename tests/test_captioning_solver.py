@@ -63,11 +63,12 @@ def test_validation_bleu_is_corpus_bleu_of_greedy_captions(data):
     sampled = s.model.sample(data["val_features"][images], max_length=16)
     hyps = [caption_words(c, data["idx_to_word"]) for c in sampled]
     want = corpus_bleu_scores([refs[i] for i in images], hyps)
+    want["exact"] = np.mean([h in refs[i] for h, i in zip(hyps, images)])
     assert s.check_bleu("val") == want
     assert s.history("val_bleu1") == [want["bleu1"]]  # the kept (only) epoch's parameters
     assert 0 < want["bleu1"] <= 1
     subset = s.check_bleu("test_combo", num_samples=2)
-    assert set(subset) == {"bleu1", "bleu2", "bleu3", "bleu4"}
+    assert set(subset) == {"bleu1", "bleu2", "bleu3", "bleu4", "exact"}
 
 
 class _Crash(Exception):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import visionblocks.captioning.specs  # noqa: F401  (registers captioning-rnn, -lstm, -gru)
 import visionblocks.classic.specs  # noqa: F401  (registers knn, svm, softmax)
 import visionblocks.models.specs  # noqa: F401  (registers the networks)
 from visionblocks.classic.features import feature_functions

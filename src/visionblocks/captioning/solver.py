@@ -31,7 +31,8 @@ from visionblocks.optim import get_update_rule
 from visionblocks.training import EpochLoop
 from visionblocks.training import state as S
 
-__all__ = ["CaptioningSolver", "clip_grad_norm", "references_by_image", "decode_split"]
+__all__ = ["CaptioningSolver", "clip_grad_norm", "decode_split", "references_by_image",
+           "score_captions"]  # fmt: skip
 
 _QUIET = dict(over="ignore", invalid="ignore", divide="ignore")
 
@@ -69,6 +70,15 @@ def decode_split(model, features, decode="greedy", beam_size=3, max_length=30, b
         else:
             out.append(model.sample_beam(f, beam_size=beam_size, max_length=max_length))
     return np.concatenate(out) if out else np.zeros((0, max_length), np.int32)
+
+
+def score_captions(sampled, refs, idx_to_word) -> dict:
+    """``{"bleu1".."bleu4", "exact"}`` of sampled captions (N, T) against ``refs`` (N,) lists
+    of reference word lists; ``exact``: the fraction captioned exactly as a reference."""
+    hyps = [caption_words(c, idx_to_word) for c in sampled]
+    scores = corpus_bleu_scores(refs, hyps)
+    scores["exact"] = float(np.mean([h in r for h, r in zip(hyps, refs)])) if hyps else 0.0
+    return scores
 
 
 class CaptioningSolver(EpochLoop):
@@ -246,7 +256,8 @@ class CaptioningSolver(EpochLoop):
         return record
 
     def check_bleu(self, split="val", num_samples=None):
-        """Corpus BLEU-1..4 of free-running captions of a split's images against all their
+        """Corpus BLEU-1..4 (and ``exact``, the fraction of images captioned exactly as one of
+        their references) of free-running captions of a split's images against all their
         references (``val`` uses the solver's fixed subset; other splits ``num_samples``
         seeded images, None: all)."""
         if split == "val" and num_samples is None and self._val_images is not None:
@@ -257,8 +268,7 @@ class CaptioningSolver(EpochLoop):
         with np.errstate(**_QUIET):
             sampled = decode_split(self.model, feats, self.val_decode, self.beam_size,
                                    self.max_length)  # fmt: skip
-        hyps = [caption_words(c, self.idx_to_word) for c in sampled]
-        return corpus_bleu_scores(refs, hyps)
+        return score_captions(sampled, refs, self.idx_to_word)
 
     def epoch_line(self, record):
         line = f"(Epoch {record['epoch']} / {self.num_epochs}) loss {record['loss']:f}"

@@ -357,7 +357,8 @@ def to_captioning_data(ds: CaptionDataset, features="pixels", pool=4, standardiz
     Returns:
         dict with, per split, ``{split}_captions`` (N * R, T) int32 (every reference a row),
         ``{split}_image_idxs`` (N * R,) int32, ``{split}_features`` (N, D) float32,
-        ``{split}_images`` (N, 3, S, S) uint8; and ``idx_to_word``, ``word_to_idx``.
+        ``{split}_images`` (N, 3, S, S) uint8; ``idx_to_word``, ``word_to_idx``; and with
+        ``standardize`` the training statistics ``feature_mean``, ``feature_std`` (D,).
     """
     data = {"idx_to_word": ds.vocab.idx_to_word, "word_to_idx": ds.vocab.word_to_idx}
     for s in ds.splits:
@@ -380,4 +381,5 @@ def to_captioning_data(ds: CaptionDataset, features="pixels", pool=4, standardiz
         std = data["train_features"].std(axis=0) + 1e-6  # (D,)
         for s in ds.splits:
             data[f"{s}_features"] = ((data[f"{s}_features"] - mean) / std).astype(np.float32)
+        data["feature_mean"], data["feature_std"] = mean, std  # (D,) to encode new images
     return data
