@@ -102,3 +102,33 @@ def test_bad_options_are_one_line_errors(caption_set, tmp_path, capsys):
     assert cli.main(["caption", str(run), "--split", "nope"]) == 2
     assert "no such split" in capsys.readouterr().err
     np.testing.assert_equal(len(list(run.glob("captions-*"))), 0)
+
+
+def test_train_on_the_course_coco_files(tmp_path, capsys):
+    pytest.importorskip("h5py")
+    from visionblocks.captioning.coco import write_coco_data
+    from visionblocks.captioning.vocab import Vocabulary
+
+    rng = np.random.default_rng(0)
+    v = Vocabulary.build(["a dog on a mat", "a cat on a bed", "two birds"])
+    caps = v.encode([["a", "dog"], ["a", "cat", "on", "a", "bed"], ["two", "birds"]] * 10,
+                    max_length=15)  # fmt: skip
+    coco = write_coco_data(tmp_path / "coco", {
+        "train_captions": caps, "train_image_idxs": np.arange(30) % 6,
+        "val_captions": caps[:6], "val_image_idxs": np.arange(6) % 3,
+        "train_features": rng.standard_normal((6, 12)),
+        "val_features": rng.standard_normal((3, 12)),
+        "idx_to_word": v.idx_to_word,
+    })  # fmt: skip
+    argv = ["train", "--model", "captioning-rnn", "--data", f"coco:{coco}", "--out",
+            str(tmp_path / "run"), "--epochs", "2", "--batch-size", "10", "--num-train", "20",
+            "--hidden-dim", "8", "--wordvec-dim", "4", "--max-length", "8"]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert "val: BLEU-1..4" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["num_train_captions"] == 20 and "val" in summary
+    assert cli.main(["caption", str(tmp_path / "run"), "--num", "2"]) == 0
+    rows = json.loads((tmp_path / "run" / "captions-val.json").read_text())
+    assert rows[0]["url"] == "image-0" and "val (3 images" in capsys.readouterr().out
+    assert cli.main(["caption", str(tmp_path / "run"), "--images", "x.png"]) == 2
+    assert "needs a run on the offline set" in capsys.readouterr().err
