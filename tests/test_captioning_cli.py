@@ -51,6 +51,8 @@ def test_train_resume_and_caption_a_split(caption_set, tmp_path, capsys):
     assert set(summary["test_combo"]) == {"bleu1", "bleu2", "bleu3", "bleu4", "exact"}
     assert "fractions in [0, 1]" in summary["bleu"]
     assert [r["epoch"] for r in MetricsLog(run / "metrics.jsonl").read()] == [1, 2]
+    gallery = json.loads((run / "captions-test_combo.json").read_text())  # written by train
+    assert len(gallery) == 6 and (run / "captions-test.png").is_file()
     # --resume continues the saved run to more epochs with its own options
     assert cli.main(["train", "--resume", "--out", str(run), "--epochs", "3"]) == 0
     assert "resuming from epoch 2 of 3" in capsys.readouterr().out

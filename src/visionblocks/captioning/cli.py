@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from visionblocks.captioning.gallery import split_gallery, write_gallery
 from visionblocks.captioning.runner import format_scores, load_best_captioner, load_caption_data
-from visionblocks.captioning.solver import decode_split, references_by_image, score_captions
+from visionblocks.captioning.solver import decode_split
 from visionblocks.captioning.synthetic import pixel_features
 from visionblocks.captioning.vocab import caption_words
-from visionblocks.checkpoint import atomic_write_json
 from visionblocks.errors import ConfigError, DataFormatError
 
 
@@ -62,25 +62,6 @@ def _encode(images, cfg, data) -> np.ndarray:
     return ((feats - data["feature_mean"]) / data["feature_std"]).astype(np.float32)
 
 
-def _figure(images, titles, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = min(4, len(images))
-    rows = -(-len(images) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.6 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, img, title in zip(axes.flat, images, titles):
-        ax.imshow(img.transpose(1, 2, 0), interpolation="nearest")
-        ax.set_title(title, fontsize=7, wrap=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def _cmd_caption(args) -> int:
     from visionblocks.runs import read_run_config
 
@@ -94,7 +75,6 @@ def _cmd_caption(args) -> int:
     beam = args.beam_size or opts["beam_size"]
     words = data["idx_to_word"]
     out = Path(args.out) if args.out else Path(args.run_dir)
-    out.mkdir(parents=True, exist_ok=True)
     offline = "image_size" in data
     if args.images:
         if not offline:
@@ -104,30 +84,16 @@ def _cmd_caption(args) -> int:
         sampled = decode_split(model, _encode(images, cfg, data), decode, beam, opts["max_length"])
         rows = [{"image": str(p), "caption": " ".join(caption_words(c, words))}
                 for p, c in zip(args.images, sampled)]  # fmt: skip
-        name, titles = "images", [r["caption"] for r in rows]
+        name = "images"
     else:
         split = args.split or ("test_combo" if offline else "val")
         if f"{split}_captions" not in data:
             raise ConfigError(f"--split {split}: the run's data has no such split")
-        refs = references_by_image(data[f"{split}_captions"], data[f"{split}_image_idxs"], words)
-        ids = np.array(sorted(refs), dtype=np.int64)
-        sampled = decode_split(model, data[f"{split}_features"][ids], decode, beam,
-                               opts["max_length"])  # fmt: skip
-        scores = score_captions(sampled, [refs[i] for i in ids.tolist()], words)
-        print(f"{split} ({len(ids)} images, {decode} decoding): {format_scores(scores)}")
-        show = ids[: args.num]
-        rows = [{"index": int(i), "caption": " ".join(caption_words(c, words)),
-                 "references": [" ".join(r) for r in refs[int(i)]]}
-                for i, c in zip(show.tolist(), sampled)]  # fmt: skip
-        if f"{split}_urls" in data:
-            for r in rows:
-                r["url"] = str(data[f"{split}_urls"][r["index"]])
+        scores, rows, images = split_gallery(model, data, split, args.num, decode, beam,
+                                             opts["max_length"])  # fmt: skip
+        n = len(set(data[f"{split}_image_idxs"].tolist()))
+        print(f"{split} ({n} images, {decode} decoding): {format_scores(scores)}")
         name = split
-        images = data[f"{split}_images"][show] if offline else None
-        titles = [f"{r['caption']}\n(ref: {r['references'][0]})" for r in rows]
-    atomic_write_json(out / f"captions-{name}.json", rows)
-    print(f"wrote {out / f'captions-{name}.json'}")
-    if images is not None:
-        _figure(images, titles, out / f"captions-{name}.png")
-        print(f"wrote {out / f'captions-{name}.png'}")
+    for path in write_gallery(out, name, rows, images):
+        print(f"wrote {path}")
     return 0

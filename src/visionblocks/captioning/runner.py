@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from visionblocks.captioning.coco import load_coco_data
+from visionblocks.captioning.gallery import split_gallery, write_gallery
 from visionblocks.captioning.rnn import CaptioningRNN
 from visionblocks.captioning.solver import CaptioningSolver
 from visionblocks.captioning.synthetic import load_caption_dataset, to_captioning_data
@@ -158,10 +159,13 @@ def train_run(cfg, resume: bool = False) -> dict:
         "train_seconds": round(time.perf_counter() - start, 2),
     }  # fmt: skip
     if cfg.test:
+        opts = cfg.model_options
         for split in splits:
-            scores = solver.check_bleu(split)
+            scores, rows, images = split_gallery(model, data, split, 16, opts["decode"],
+                                                 opts["beam_size"], opts["max_length"])  # fmt: skip
             summary[split] = scores
             print(f"{split}: " + format_scores(scores))
+            write_gallery(run_dir, split, rows, images)  # captions-SPLIT.json/.png
     summary.update(data=cfg.data, model=cfg.model, num_train_captions=n, test_accuracy=None)
     write_summary(run_dir, summary)
     return summary
