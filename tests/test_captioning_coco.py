@@ -286,3 +286,17 @@ def test_unsafe_and_broken_zips_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="source must be one of"):
         coco_download.download_coco("nope")
     assert coco.COCO_NAME == "coco_captioning"
+
+
+def test_download_coco_command(server, tmp_path, rng, capsys):
+    from visionblocks import cli
+
+    archive = _course_zip(tmp_path, rng)
+    server.files["/coco_captioning.zip"] = archive
+    argv = ["data", "download-coco", "course", "--dir", str(tmp_path / "d"), "--base-url",
+            server.url, "--no-progress"]  # fmt: skip
+    assert cli.main(argv) == 2
+    assert "no MD5 is published" in capsys.readouterr().err
+    assert cli.main([*argv, "--md5", _md5(archive)]) == 0
+    assert f"COCO course files are in {tmp_path / 'd'}" in capsys.readouterr().out
+    assert load_coco_data(base_dir=tmp_path / "d")["val_captions"].shape == (12, 17)
