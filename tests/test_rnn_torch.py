@@ -17,6 +17,7 @@ from visionblocks.layers import (  # noqa: E402
 )
 
 pytestmark = pytest.mark.torch
+torch.set_num_threads(1)  # 2 shared cores: intra-op threads only contend
 TOL = 1e-10
 N, T, D, H = 4, 7, 5, 6
 

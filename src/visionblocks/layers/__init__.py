@@ -8,6 +8,7 @@ and one registry entry.
 
 from visionblocks.layers import (
     activations,
+    additive_attention,
     affine,
     composite,
     conv,
@@ -22,6 +23,7 @@ from visionblocks.layers import (
     upsample,
 )
 from visionblocks.layers.activations import *  # noqa: F403
+from visionblocks.layers.additive_attention import *  # noqa: F403
 from visionblocks.layers.affine import *  # noqa: F403
 from visionblocks.layers.composite import *  # noqa: F403
 from visionblocks.layers.conv import *  # noqa: F403
@@ -40,6 +42,7 @@ __all__ = [
     "ACTIVATIONS",
     "LAYERS",
     *activations.__all__,
+    *additive_attention.__all__,
     *affine.__all__,
     *composite.__all__,
     *conv.__all__,

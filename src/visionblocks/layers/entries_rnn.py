@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from visionblocks.layers import additive_attention as AA
 from visionblocks.layers import lstm as LS
 from visionblocks.layers import rnn as R
 from visionblocks.layers.registry import register_layer
@@ -106,4 +107,41 @@ register_layer(
     lambda r: (r.standard_normal((3, 4, 5)), r.integers(0, 5, (3, 4)), r.random((3, 4)) > 0.4),
     ("x", "y", "mask"), ("x",), twin=lambda t: t.TF.temporal_softmax_loss,
     reference=_temporal_loss_ref,
+)  # fmt: skip
+
+
+# ------------------------------------------------------------- additive attention
+def _attention_joined(*args):
+    context, alpha, cache = AA.additive_attention_forward(*args)
+    return np.concatenate([context, alpha], axis=1), cache  # (N, D + L)
+
+
+def _attention_joined_backward(dout, cache):
+    d = cache[0].shape[2]
+    return AA.additive_attention_backward(dout[:, :d], dout[:, d:], cache)
+
+
+def _attention_args(r, n=3, length=5, d=4, h=3, att=6):
+    # scale 0.5 inside the tanh: unsaturated, so no gradient entry is lost in rounding noise
+    return (r.standard_normal((n, length, d)), 0.5 * r.standard_normal((n, length, att)),
+            0.5 * r.standard_normal((n, h)), 0.5 * r.standard_normal((h, att)),
+            0.5 * r.standard_normal(att), r.standard_normal(att))  # fmt: skip
+
+
+def _attention_ref(t):
+    def ref(a, pa, h, W_ha, b_att, w_att):
+        query = t.F.linear(h, W_ha.T, b_att)  # (N, A)
+        e = (t.torch.tanh(pa + query.unsqueeze(1)) * w_att).sum(dim=2)  # (N, L)
+        alpha = t.F.softmax(e, dim=1)
+        context = t.torch.bmm(alpha.unsqueeze(1), a).squeeze(1)  # (N, 1, L) @ (N, L, D)
+        return t.torch.cat([context, alpha], dim=1)
+
+    return ref
+
+
+_ATT = ("a", "pa", "h", "W_ha", "b_att", "w_att")
+register_layer(
+    "additive_attention", _attention_joined, _attention_joined_backward, _attention_args, _ATT,
+    _ATT, twin=_joined(lambda t: t.TF.additive_attention), reference=_attention_ref,
+    public=("additive_attention_forward", "additive_attention_backward"),
 )  # fmt: skip

@@ -110,6 +110,10 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
 def lstm_forward(x, h0, Wx, Wh, b):
     """An LSTM over a whole sequence, with initial cell state c0 = 0 (the course's).
 
+    The i, f, o columns of the weights are halved first (exact in floating point), so one
+    ``tanh`` over all 4H pre-activations gives ``tanh(a_g)`` and ``tanh(a / 2)`` for the gates,
+    and ``sigmoid(a) = 0.5 * tanh(a / 2) + 0.5``.
+
     Args:
         x: (N, T, D) inputs; h0: (N, H) initial hidden state.
         Wx: (D, 4H); Wh: (H, 4H); b: (4H,).
@@ -119,27 +123,36 @@ def lstm_forward(x, h0, Wx, Wh, b):
         cache: for ``lstm_backward``.
     """
     n, t_len, d, h = check_recurrent(x, h0, Wx, Wh, b, gates=4, sequence=True)
-    a = (x.reshape(n * t_len, d) @ Wx + b).reshape(n, t_len, 4 * h)  # (N*T, D) @ (D, 4H)
-    gates = np.ascontiguousarray(a.transpose(1, 0, 2))  # (T, N, 4H), activated in place below
-    dtype = gates.dtype
+    dtype = np.result_type(x.dtype, Wx.dtype, Wh.dtype, b.dtype)
+    half = np.ones(4 * h, dtype=dtype)
+    half[: 3 * h] = 0.5
+    Wh_half = Wh * half
+    xt = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, N, D) time-major
+    gates = (xt.reshape(t_len * n, d) @ (Wx * half)).reshape(t_len, n, 4 * h)  # (T, N, 4H)
+    gates += b * half
     cs = np.empty((t_len, n, h), dtype=dtype)  # cell states
     tcs = np.empty((t_len, n, h), dtype=dtype)  # tanh of the cell states
-    hs = np.empty((t_len, n, h), dtype=dtype)
-    prev_h, prev_c = h0, np.zeros((n, h), dtype=dtype)
+    hs = np.empty((t_len + 1, n, h), dtype=dtype)  # hs[0] = h0, hs[t + 1] = h_t
+    hs[0] = h0
+    prev_c = np.zeros((n, h), dtype=dtype)
     tmp = np.empty((n, h), dtype=dtype)
+    rec = np.empty((n, 4 * h), dtype=dtype)
     for t in range(t_len):
         g_t = gates[t]
-        g_t += prev_h @ Wh  # (N, H) @ (H, 4H)
-        _lstm_gates(g_t, h)
+        g_t += np.matmul(hs[t], Wh_half, out=rec)  # (N, H) @ (H, 4H)
+        np.tanh(g_t, out=g_t)
+        sig = g_t[:, : 3 * h]
+        sig *= 0.5
+        sig += 0.5  # i, f, o = sigmoid; g = tanh
         c = cs[t]
         np.multiply(g_t[:, h : 2 * h], prev_c, out=c)  # f * c
         np.multiply(g_t[:, :h], g_t[:, 3 * h :], out=tmp)  # i * g
         c += tmp
         np.tanh(c, out=tcs[t])
-        np.multiply(g_t[:, 2 * h : 3 * h], tcs[t], out=hs[t])  # o * tanh(c)
-        prev_h, prev_c = hs[t], c
-    out = np.ascontiguousarray(hs.transpose(1, 0, 2))  # (N, T, H)
-    return out, (x, h0, Wx, Wh, gates, cs, tcs, hs)
+        np.multiply(g_t[:, 2 * h : 3 * h], tcs[t], out=hs[t + 1])  # o * tanh(c)
+        prev_c = c
+    out = np.ascontiguousarray(hs[1:].transpose(1, 0, 2))  # (N, T, H)
+    return out, (xt, Wx, Wh, gates, cs, tcs, hs)
 
 
 def lstm_backward(dh, cache):
@@ -152,9 +165,9 @@ def lstm_backward(dh, cache):
     Returns:
         dx: (N, T, D); dh0: (N, H); dWx: (D, 4H); dWh: (H, 4H); db: (4H,).
     """
-    x, h0, Wx, Wh, gates, cs, tcs, hs = cache
-    t_len, n, h = hs.shape
-    d = x.shape[2]
+    xt, Wx, Wh, gates, cs, tcs, hs = cache
+    t_len, n, d = xt.shape
+    h = hs.shape[2]
     dhs = dh.transpose(1, 0, 2)  # (T, N, H) view
     da = np.empty_like(gates)  # (T, N, 4H) pre-activation gradients of every step
     dprev_h = np.zeros((n, h), dtype=gates.dtype)
@@ -165,12 +178,12 @@ def lstm_backward(dh, cache):
         prev_c = cs[t - 1] if t else zeros
         dprev_c = _lstm_step_grads(dhs[t] + dprev_h, dprev_c, prev_c, gates[t], tcs[t], h, da[t])
         dprev_h = da[t] @ WhT  # (N, 4H) @ (4H, H)
-    hprev = np.concatenate([h0[None].astype(hs.dtype), hs[:-1]]).reshape(t_len * n, h)
-    dWh = hprev.T @ da.reshape(t_len * n, 4 * h)  # (H, T*N) @ (T*N, 4H)
-    da_nt = np.ascontiguousarray(da.transpose(1, 0, 2)).reshape(n * t_len, 4 * h)  # (N*T, 4H)
-    dx = (da_nt @ Wx.T).reshape(n, t_len, d)  # (N*T, 4H) @ (4H, D) -> (N, T, D)
-    dWx = x.reshape(n * t_len, d).T @ da_nt  # (D, N*T) @ (N*T, 4H)
-    return dx, dprev_h, dWx, dWh, da_nt.sum(axis=0)
+    da2 = da.reshape(t_len * n, 4 * h)  # (T*N, 4H), every step in one matmul below
+    dWh = hs[:-1].reshape(t_len * n, h).T @ da2  # (H, T*N) @ (T*N, 4H)
+    dWx = xt.reshape(t_len * n, d).T @ da2  # (D, T*N) @ (T*N, 4H)
+    dxt = (da2 @ Wx.T).reshape(t_len, n, d)  # (T*N, 4H) @ (4H, D) -> (T, N, D)
+    dx = np.ascontiguousarray(dxt.transpose(1, 0, 2))  # (N, T, D)
+    return dx, dprev_h, dWx, dWh, da2.sum(axis=0)
 
 
 # ------------------------------------------------------------------------------ GRU

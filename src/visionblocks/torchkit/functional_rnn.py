@@ -1,4 +1,5 @@
-"""Torch twins of the recurrent layers (``layers/rnn.py``, ``layers/lstm.py``), and the same
+"""Torch twins of the recurrent layers (``layers/rnn.py``, ``layers/lstm.py``, the decoder's
+``layers/additive_attention.py``), and the same
 layers computed by torch's own modules (``nn.RNN``, ``nn.LSTM``, ``nn.GRU`` and their cells)
 from our weight layout, the independent references of the parity tables.
 
@@ -17,6 +18,7 @@ from torch import nn
 from torch.func import functional_call
 
 __all__ = [
+    "additive_attention",
     "gru",
     "gru_step",
     "lstm",
@@ -127,6 +129,13 @@ def temporal_softmax_loss(x, y, mask):
     mask = torch.as_tensor(mask, device=x.device).reshape(n * t).to(x.dtype)
     losses = F.cross_entropy(x.reshape(n * t, v), y, reduction="none")
     return (losses * mask).sum() / n
+
+
+def additive_attention(a, pa, h, W_ha, b_att, w_att):
+    """Additive attention (``layers/additive_attention.py``); returns (context, alpha)."""
+    e = torch.tanh(pa + (h @ W_ha + b_att)[:, None, :]) @ w_att  # (N, L)
+    alpha = torch.softmax(e, dim=1)
+    return torch.einsum("nl,nld->nd", alpha, a), alpha
 
 
 # ---------------------------------------------------------- torch's own modules
