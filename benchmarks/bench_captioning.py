@@ -1,4 +1,4 @@
-"""BLEU on the offline captioning set: image-blind LSTM against RNN, GRU and LSTM captioners.
+"""BLEU on the offline captioning set: image-blind LSTM against RNN, GRU, LSTM and attention.
 
 Generates the set (``make_caption_dataset(seed)``: 4000 train / 500 val / 500 test / 500
 test_combo images, 5 references each), trains each captioner with the CaptioningSolver (Adam,
@@ -6,7 +6,9 @@ teacher forcing, the epoch of best validation BLEU-4 kept) and scores the kept w
 ``test`` (the training combinations) and ``test_combo`` (only held-out colour-shape pairs),
 greedy and beam 3. BLEU: corpus BLEU-1..4 on the vocabulary's words (special tokens left out),
 fractions in [0, 1]; exact: the fraction of images captioned exactly as one of their
-references. The blind model gets all-zero features (it learns the caption prior only).
+references. The blind model gets all-zero features (it learns the caption prior only); the
+global-vector models get 4x4-pooled pixels (192-d), the attention LSTM the 8x8 grid of 4x4
+cells (48-d each).
 
     flock /tmp/visionblocks-cpu.lock .venv/bin/python benchmarks/bench_captioning.py
 """
@@ -18,12 +20,13 @@ import time
 
 from fairness import env_line, environment, fmt_load, loadavg
 
+from visionblocks.captioning.attention import AttentionCaptioner
 from visionblocks.captioning.rnn import CaptioningRNN
 from visionblocks.captioning.solver import CaptioningSolver
 from visionblocks.captioning.synthetic import make_caption_dataset, to_captioning_data
 
 MODELS = (("blind LSTM", "lstm", "none"), ("RNN", "rnn", "pixels"), ("GRU", "gru", "pixels"),
-          ("LSTM", "lstm", "pixels"))  # fmt: skip
+          ("LSTM", "lstm", "pixels"), ("attention LSTM", "attention", "grid"))  # fmt: skip
 
 
 def main() -> None:
@@ -34,7 +37,7 @@ def main() -> None:
     p.add_argument("--hidden-dim", type=int, default=128)
     p.add_argument("--wordvec-dim", type=int, default=64)
     p.add_argument("--lr", type=float, default=5e-3)
-    p.add_argument("--models", default="blind LSTM,RNN,GRU,LSTM")
+    p.add_argument("--models", default="blind LSTM,RNN,GRU,LSTM,attention LSTM")
     args = p.parse_args()
     wanted = args.models.split(",")
     ds = make_caption_dataset(args.seed, n_train=args.n_train)
@@ -46,9 +49,13 @@ def main() -> None:
         if name not in wanted:
             continue
         data = to_captioning_data(ds, features=feats)
-        model = CaptioningRNN(data["word_to_idx"], input_dim=data["train_features"].shape[1],
-                              wordvec_dim=args.wordvec_dim, hidden_dim=args.hidden_dim,
-                              cell_type=cell, seed=args.seed)  # fmt: skip
+        dims = dict(wordvec_dim=args.wordvec_dim, hidden_dim=args.hidden_dim, seed=args.seed)
+        if cell == "attention":
+            model = AttentionCaptioner(data["word_to_idx"], data["train_features"].shape[1:],
+                                       attention_dim=args.hidden_dim, **dims)  # fmt: skip
+        else:
+            model = CaptioningRNN(data["word_to_idx"], data["train_features"].shape[1],
+                                  cell_type=cell, **dims)  # fmt: skip
         load0, t0 = loadavg(), time.perf_counter()
         solver = CaptioningSolver(model, data, update_rule="adam",
                                   optim_config={"learning_rate": args.lr}, lr_decay=0.95,

@@ -134,3 +134,25 @@ def test_train_on_the_course_coco_files(tmp_path, capsys):
     assert rows[0]["url"] == "image-0" and "val (3 images" in capsys.readouterr().out
     assert cli.main(["caption", str(tmp_path / "run"), "--images", "x.png"]) == 2
     assert "needs a run on the offline set" in capsys.readouterr().err
+
+
+def test_attention_captioner_trains_on_grid_features_and_captions_files(caption_set, tmp_path,
+                                                                        capsys):  # fmt: skip
+    from matplotlib import image as mpimg
+
+    run = tmp_path / "att"
+    assert _train(caption_set, run, "--epochs", "1", "--attention-dim", "8",
+                  model="captioning-attention") == 0  # fmt: skip
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["model"] == "captioning-attention" and "test_combo" in summary
+    ds = load_caption_dataset(caption_set)
+    path = tmp_path / "img.png"
+    mpimg.imsave(path, ds.images["test"][0].transpose(1, 2, 0))
+    assert cli.main(["caption", str(run), "--images", str(path), "--out", str(tmp_path)]) == 0
+    assert cli.main(["caption", str(run), "--split", "test", "--num", "1"]) == 0
+    capsys.readouterr()
+    one = json.loads((tmp_path / "captions-images.json").read_text())[0]["caption"]
+    assert one == json.loads((run / "captions-test.json").read_text())[0]["caption"]
+    assert cli.main(["train", "--model", "captioning-attention", "--data", "coco:/nowhere",
+                     "--out", str(tmp_path / "x")]) == 2  # fmt: skip
+    assert "spatial feature maps" in capsys.readouterr().err

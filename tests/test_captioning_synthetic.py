@@ -203,3 +203,17 @@ def test_data_make_captions_command(tmp_path, capsys):
                                 captions_per_image=3, image_size=48)  # fmt: skip
     np.testing.assert_array_equal(got.images["test_combo"], want.images["test_combo"])
     assert got.images["train"].shape == (20, 3, 48, 48) and got.captions["train"].shape[1] == 3
+
+
+def test_grid_features_are_the_cells_of_the_image(ds):
+    from visionblocks.captioning.synthetic import grid_features
+
+    img = ds.images["train"][:2]
+    g = grid_features(img, pool=4)
+    assert g.shape == (2, 48, 8, 8) and g.dtype == np.float32
+    cell = img[1, :, 8:12, 20:24].reshape(-1) / 255.0 - 0.5  # row 2, column 5 of the grid
+    np.testing.assert_allclose(g[1, :, 2, 5], cell, atol=1e-6)
+    data = to_captioning_data(ds, features="grid")
+    f = data["train_features"]
+    np.testing.assert_allclose(f.mean(axis=(0, 2, 3)), 0, atol=1e-4)  # standardised per channel
+    assert data["feature_mean"].shape == (48, 1, 1)

@@ -100,7 +100,7 @@ def test_resnet_profile_matches_the_torch_model(options):
 def test_every_model_is_described_once_with_typed_options():
     assert set(MODELS) == {"twolayer", "fc", "threelayer", "convnet", "resnet", "knn", "svm",
                            "softmax", "captioning-rnn", "captioning-lstm",
-                           "captioning-gru"}  # fmt: skip
+                           "captioning-gru", "captioning-attention"}  # fmt: skip
     for name, spec in MODELS.items():
         assert spec.summary and spec.engines and spec.options, name
         whole_run = spec.runner is not None and spec.runner.whole_run  # a loop of its own

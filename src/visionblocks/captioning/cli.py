@@ -14,9 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from visionblocks.captioning.gallery import split_gallery, write_gallery
-from visionblocks.captioning.runner import format_scores, load_best_captioner, load_caption_data
+from visionblocks.captioning.runner import (
+    feature_kind,
+    format_scores,
+    load_best_captioner,
+    load_caption_data,
+)
 from visionblocks.captioning.solver import decode_split
-from visionblocks.captioning.synthetic import pixel_features
+from visionblocks.captioning.synthetic import grid_features, pixel_features
 from visionblocks.captioning.vocab import caption_words
 from visionblocks.errors import ConfigError, DataFormatError
 
@@ -55,10 +60,11 @@ def read_image(path, size: int) -> np.ndarray:
 
 
 def _encode(images, cfg, data) -> np.ndarray:
-    opts = cfg.model_options
-    if opts["image_features"] == "none":
+    opts, kind = cfg.model_options, feature_kind(cfg)
+    if kind == "none":
         return np.zeros((len(images), data["train_features"].shape[1]), np.float32)
-    feats = pixel_features(images, opts["pool"])
+    encode = grid_features if kind == "grid" else pixel_features
+    feats = encode(images, opts["pool"])
     return ((feats - data["feature_mean"]) / data["feature_std"]).astype(np.float32)
 
 

@@ -1,5 +1,5 @@
-"""``visionblocks train --model captioning-{rnn,lstm,gru}``: the run of a captioner, from its
-config to ``runs/NAME/`` (config.json, metrics.jsonl, checkpoints, summary.json with BLEU).
+"""``visionblocks train --model captioning-{rnn,lstm,gru,attention}``: the run of a captioner,
+from its config to ``runs/NAME/`` (config.json, metrics.jsonl, checkpoints, summary.json with BLEU).
 
 Data: ``--data captions:DIR`` (the offline set of ``visionblocks data make captions``; scored
 at the end on its ``test`` and ``test_combo`` splits) or ``--data coco`` / ``coco:DIR`` (the
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from visionblocks.captioning.attention import AttentionCaptioner
 from visionblocks.captioning.coco import load_coco_data
 from visionblocks.captioning.gallery import split_gallery, write_gallery
 from visionblocks.captioning.rnn import CaptioningRNN
@@ -26,8 +27,8 @@ from visionblocks.errors import ConfigError
 from visionblocks.run_inputs import default_run_dir
 from visionblocks.training import open_run_dir, write_summary
 
-__all__ = ["load_caption_data", "build_captioner", "load_best_captioner", "train_run",
-           "evaluate_run", "BLEU_NOTE"]  # fmt: skip
+__all__ = ["load_caption_data", "build_captioner", "feature_kind", "load_best_captioner",
+           "train_run", "evaluate_run", "BLEU_NOTE"]  # fmt: skip
 
 BLEU_NOTE = (
     "corpus BLEU-1..4 of free-running captions against all references of each image; "
@@ -68,9 +69,10 @@ def load_caption_data(cfg) -> tuple[dict, tuple[str, ...]]:
     """
     kind, where = _source(cfg)
     opts = cfg.model_options
+    features = feature_kind(cfg)
     if kind == "captions":
         ds = load_caption_dataset(where)
-        data = to_captioning_data(ds, features=opts["image_features"], pool=opts["pool"])
+        data = to_captioning_data(ds, features=features, pool=opts["pool"])
         data["image_size"] = int(ds.images["train"].shape[2])
         if cfg.num_train is not None and cfg.num_train < len(data["train_captions"]):
             keep = np.sort(np.random.default_rng(cfg.seed).choice(
@@ -79,7 +81,10 @@ def load_caption_data(cfg) -> tuple[dict, tuple[str, ...]]:
             data["train_image_idxs"] = data["train_image_idxs"][keep]
         splits = tuple(s for s in ("test", "test_combo") if f"{s}_captions" in data)
         return data, splits
-    if opts["image_features"] != "pixels":
+    if features == "grid":
+        raise ConfigError(f"model {cfg.model!r} attends over spatial feature maps; the course's "
+                          "COCO files hold fc7 vectors (use captioning-lstm there)")  # fmt: skip
+    if features != "pixels":
         raise ConfigError("option image_features: the COCO files hold VGG-16 features; "
                           "image_features=none (a blind model) is for the offline set")  # fmt: skip
     data = load_coco_data(where, max_train=cfg.num_train, pca_features=opts["pca_features"],
@@ -87,10 +92,28 @@ def load_caption_data(cfg) -> tuple[dict, tuple[str, ...]]:
     return data, ("val",)
 
 
-def build_captioner(cfg, data) -> CaptioningRNN:
-    """The ``CaptioningRNN`` a config describes, for the data's vocabulary and features."""
+def feature_kind(cfg) -> str:
+    """What the model reads: 'pixels' / 'none' vectors, or 'grid' maps (the attention model)."""
+    if cfg.model == "captioning-attention":
+        return "grid"
+    return cfg.model_options["image_features"]
+
+
+def build_captioner(cfg, data):
+    """The ``CaptioningRNN`` (or ``AttentionCaptioner``) a config describes, for the data's
+    vocabulary and features."""
     opts = cfg.model_options
     extra = {"forget_bias": opts["forget_bias"]} if "forget_bias" in opts else {}
+    if cfg.model == "captioning-attention":
+        try:
+            return AttentionCaptioner(
+                data["word_to_idx"], feature_shape=data["train_features"].shape[1:],
+                wordvec_dim=opts["wordvec_dim"], hidden_dim=opts["hidden_dim"],
+                attention_dim=opts["attention_dim"], attention_reg=opts["attention_reg"],
+                dtype=np.float32, seed=cfg.seed, **extra,
+            )  # fmt: skip
+        except ValueError as e:
+            raise ConfigError(f"AttentionCaptioner: {e}") from None
     try:
         return CaptioningRNN(data["word_to_idx"], input_dim=int(data["train_features"].shape[1]),
                              wordvec_dim=opts["wordvec_dim"], hidden_dim=opts["hidden_dim"],

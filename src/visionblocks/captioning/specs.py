@@ -1,5 +1,6 @@
 """The captioners in the model registry: ``captioning-rnn``, ``captioning-lstm`` and
-``captioning-gru`` (the course's ``CaptioningRNN`` with each cell), trained by their own run
+``captioning-gru`` (the course's ``CaptioningRNN`` with each cell) and ``captioning-attention``
+(``AttentionCaptioner``, Show, Attend and Tell), trained by their own run
 (``captioning.runner``: ``--data captions:DIR`` or ``--data coco[:DIR]``, BLEU at the end)."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ OPTIONS = (
     Option("hidden_dim", "int", 128, "size of the hidden state", low=1),
     Option("image_features", "str", "pixels", "offline set: pixels (pooled, standardised) or "
            "none (zeros: an image-blind captioner)", choices=("pixels", "none")),
-    Option("pool", "int", 4, "offline set: average-pooling of the pixel features", low=1),
+    Option("pool", "int", 4, "offline set: the cell (pixels) pooled into a feature", low=1),
     Option("pca_features", "bool", True, "COCO: the 512-d PCA features (else 4096-d fc7)"),
     Option("clip_norm", "float", None, "clip the global gradient norm to this",
            optional=True, low=0, low_open=True),
@@ -33,13 +34,27 @@ _CELLS = {
     "lstm": "LSTM captioner (course CaptioningRNN, cell_type='lstm')",
     "gru": "GRU captioner (CaptioningRNN, cell_type='gru')",
 }
+_FORGET = Option("forget_bias", "float", 0.0, "initial forget-gate bias (about 1 helps "
+                 "memory early in training)")  # fmt: skip
 SPECS = {}
 for _cell, _summary in _CELLS.items():
     _options = OPTIONS
     if _cell == "lstm":
-        _options += (Option("forget_bias", "float", 0.0, "initial forget-gate bias (about 1 "
-                            "helps memory early in training)"),)  # fmt: skip
+        _options += (_FORGET,)
     SPECS[_cell] = register(ModelSpec(
         name=f"captioning-{_cell}", summary=_summary, engines=("numpy",), options=_options,
         uses=("training",), runner=_RUNNER,
     ))  # fmt: skip
+
+#: Show, Attend and Tell over the offline set's grid features (``to_captioning_data(...,
+#: features="grid")``: each pool x pool cell a location)
+SPECS["attention"] = register(ModelSpec(
+    name="captioning-attention",
+    summary="Show, Attend and Tell captioner (attention LSTM over a grid of image cells)",
+    engines=("numpy",),
+    options=(*(o for o in OPTIONS if o.name not in ("image_features", "pca_features")),
+             Option("attention_dim", "int", 128, "size of the additive attention layer", low=1),
+             Option("attention_reg", "float", 1.0, "weight of the doubly stochastic attention "
+                    "penalty (0: off)", low=0), _FORGET),
+    uses=("training",), runner=_RUNNER,
+))  # fmt: skip

@@ -17,7 +17,8 @@ that only memorises the combinations it saw scores below one that composes colou
 
 ``make_caption_dataset`` returns a ``CaptionDataset``; ``save`` / ``load_caption_dataset`` use
 one ``.npz`` (no pickle); ``to_captioning_data`` gives the course's dict (``train_captions``,
-``train_image_idxs``, ``train_features``, ..., ``idx_to_word``, ``word_to_idx``).
+``train_image_idxs``, ``train_features``, ..., ``idx_to_word``, ``word_to_idx``), with
+features from pooled pixels (vectors) or their cells (``grid``: maps for attention).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "load_caption_dataset",
     "to_captioning_data",
     "pixel_features",
+    "grid_features",
     "describe",
     "DATASET_FILE",
 ]
@@ -343,13 +345,32 @@ def pixel_features(images: np.ndarray, pool: int = 4) -> np.ndarray:
     return (x.reshape(n, -1) / 255.0 - 0.5).astype(np.float32)  # (N, C*h'*w')
 
 
+def grid_features(images: np.ndarray, pool: int = 4) -> np.ndarray:
+    """A fixed spatial encoder (for attention): every ``pool x pool`` cell's pixels as one
+    feature vector (space to depth).
+
+    Args:
+        images: (N, 3, S, S) uint8 images, S divisible by ``pool``.
+
+    Returns:
+        (N, 3 * pool * pool, S // pool, S // pool) float32 in [-0.5, 0.5].
+    """
+    n, c, h, w = images.shape
+    if h % pool or w % pool:
+        raise ValueError(f"pool={pool} must divide the image size {h}x{w}")
+    x = images.reshape(n, c, h // pool, pool, w // pool, pool)  # (N, C, h', p, w', p)
+    x = x.transpose(0, 1, 3, 5, 2, 4).reshape(n, c * pool * pool, h // pool, w // pool)
+    return (x / 255.0 - 0.5).astype(np.float32)  # (N, C*p*p, h', w')
+
+
 def to_captioning_data(ds: CaptionDataset, features="pixels", pool=4, standardize=True) -> dict:
     """The course's data dict for a captioning solver.
 
     Args:
         ds: the set.
-        features: 'pixels' (``pixel_features``), 'none' (zeros: an image-blind model's input)
-            or a callable ``(N, 3, S, S) uint8 -> (N, D)``.
+        features: 'pixels' (``pixel_features``, (N, D)), 'grid' (``grid_features``, (N, D,
+            H', W') maps for attention), 'none' (zeros of the 'pixels' shape: an image-blind
+            model's input) or a callable of the (N, 3, S, S) uint8 images.
         pool: the pooling of 'pixels'.
         standardize: shift and scale every feature to mean 0, standard deviation 1 over the
             training images (the statistics of train applied to every split).
@@ -368,17 +389,22 @@ def to_captioning_data(ds: CaptionDataset, features="pixels", pool=4, standardiz
             feats = np.asarray(features(imgs), np.float32)
         elif features == "pixels":
             feats = pixel_features(imgs, pool)
+        elif features == "grid":
+            feats = grid_features(imgs, pool)
         elif features == "none":
             feats = np.zeros((n, 3 * (imgs.shape[2] // pool) ** 2), np.float32)
         else:
-            raise ValueError(f"features must be 'pixels', 'none' or a callable, got {features!r}")
+            raise ValueError(
+                f"features must be 'pixels', 'grid', 'none' or a callable, got {features!r}"
+            )
         data[f"{s}_captions"] = caps.reshape(n * r, t).astype(np.int32)  # (N*R, T)
         data[f"{s}_image_idxs"] = np.repeat(np.arange(n, dtype=np.int32), r)  # (N*R,)
         data[f"{s}_features"] = feats
         data[f"{s}_images"] = imgs
     if standardize and features != "none":
-        mean = data["train_features"].mean(axis=0)  # (D,)
-        std = data["train_features"].std(axis=0) + 1e-6  # (D,)
+        axes = (0, *range(2, data["train_features"].ndim))  # per feature (channel)
+        mean = data["train_features"].mean(axis=axes, keepdims=True)[0]  # (D,) or (D, 1, 1)
+        std = data["train_features"].std(axis=axes, keepdims=True)[0] + 1e-6
         for s in ds.splits:
             data[f"{s}_features"] = ((data[f"{s}_features"] - mean) / std).astype(np.float32)
         data["feature_mean"], data["feature_std"] = mean, std  # (D,) to encode new images
