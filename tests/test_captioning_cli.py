@@ -145,6 +145,7 @@ def test_attention_captioner_trains_on_grid_features_and_captions_files(caption_
                   model="captioning-attention") == 0  # fmt: skip
     summary = json.loads((run / "summary.json").read_text())
     assert summary["model"] == "captioning-attention" and "test_combo" in summary
+    assert (run / "attention-test_combo.png").stat().st_size > 1000  # the maps behind words
     ds = load_caption_dataset(caption_set)
     path = tmp_path / "img.png"
     mpimg.imsave(path, ds.images["test"][0].transpose(1, 2, 0))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionblocks.captioning.gallery import split_gallery, write_gallery
+from visionblocks.captioning.gallery import attention_gallery, split_gallery, write_gallery
 from visionblocks.captioning.runner import (
     feature_kind,
     format_scores,
@@ -102,4 +102,8 @@ def _cmd_caption(args) -> int:
         name = split
     for path in write_gallery(out, name, rows, images):
         print(f"wrote {path}")
+    if not args.images:
+        path = attention_gallery(out, name, model, data, split, max_length=opts["max_length"])
+        if path is not None:
+            print(f"wrote {path}")
     return 0

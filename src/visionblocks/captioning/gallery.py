@@ -1,6 +1,7 @@
 """Captioned images on disk: ``captions-NAME.json`` (every caption with its references) and,
 with matplotlib, ``captions-NAME.png`` (each image titled with its generated caption and its
-first reference)."""
+first reference); for an attention captioner ``attention-NAME.png`` with the map behind each
+generated word."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from visionblocks.captioning.solver import decode_split, references_by_image, sc
 from visionblocks.captioning.vocab import caption_words
 from visionblocks.checkpoint import atomic_write_json
 
-__all__ = ["split_gallery", "write_gallery"]
+__all__ = ["attention_gallery", "split_gallery", "write_gallery"]
 
 
 def write_gallery(out, name: str, rows: list[dict], images=None) -> list[Path]:
@@ -71,3 +72,47 @@ def split_gallery(model, data, split, num=16, decode="greedy", beam_size=3, max_
             r["url"] = str(data[f"{split}_urls"][r["index"]])
     images = data[f"{split}_images"][show] if f"{split}_images" in data else None
     return scores, rows, images
+
+
+def attention_gallery(out, name, model, data, split, num=4, max_length=30) -> Path | None:
+    """Writes ``out/attention-NAME.png`` for an attention captioner (a model whose ``sample``
+    takes ``return_attention``): for each of a split's first ``num`` images, the image and,
+    for every generated word, the attention map it was produced with over the image.
+
+    Returns:
+        the path, or None (no pixels in the data, not an attention model, or no matplotlib).
+    """
+    if f"{split}_images" not in data or not hasattr(model, "feature_shape"):
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - matplotlib is optional
+        return None
+    words = data["idx_to_word"]
+    ids = np.array(sorted(set(data[f"{split}_image_idxs"].tolist())), dtype=np.int64)[:num]
+    captions, alphas = model.sample(data[f"{split}_features"][ids], max_length=max_length,
+                                    return_attention=True)  # fmt: skip
+    images = data[f"{split}_images"][ids]  # (n, 3, S, S)
+    lengths = [min(len(caption_words(c, words)) + 1, len(c)) for c in captions]  # and <END>
+    cols = 1 + max(lengths)
+    fig, axes = plt.subplots(len(ids), cols, figsize=(1.6 * cols, 1.8 * len(ids)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, (img, cap, alpha) in enumerate(zip(images, captions, alphas)):
+        rgb = img.transpose(1, 2, 0)  # (S, S, 3)
+        axes[r, 0].imshow(rgb, interpolation="nearest")
+        axes[r, 0].set_title("image", fontsize=7)
+        cell = rgb.shape[0] // alpha.shape[1]
+        for t in range(lengths[r]):
+            amap = np.kron(alpha[t], np.ones((cell, cell)))  # (S, S) upsampled weights
+            axes[r, t + 1].imshow(rgb, interpolation="nearest")
+            axes[r, t + 1].imshow(amap, cmap="gray", alpha=0.6, interpolation="nearest")
+            axes[r, t + 1].set_title(words[cap[t]], fontsize=7)
+    fig.tight_layout()
+    path = Path(out) / f"attention-{name}.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -18,7 +18,7 @@ import numpy as np
 
 from visionblocks.captioning.attention import AttentionCaptioner
 from visionblocks.captioning.coco import load_coco_data
-from visionblocks.captioning.gallery import split_gallery, write_gallery
+from visionblocks.captioning.gallery import attention_gallery, split_gallery, write_gallery
 from visionblocks.captioning.rnn import CaptioningRNN
 from visionblocks.captioning.solver import CaptioningSolver
 from visionblocks.captioning.synthetic import load_caption_dataset, to_captioning_data
@@ -189,6 +189,7 @@ def train_run(cfg, resume: bool = False) -> dict:
             summary[split] = scores
             print(f"{split}: " + format_scores(scores))
             write_gallery(run_dir, split, rows, images)  # captions-SPLIT.json/.png
+            attention_gallery(run_dir, split, model, data, split, max_length=opts["max_length"])
     summary.update(data=cfg.data, model=cfg.model, num_train_captions=n, test_accuracy=None)
     write_summary(run_dir, summary)
     return summary
