@@ -136,6 +136,7 @@ def test_train_on_the_course_coco_files(tmp_path, capsys):
     assert "needs a run on the offline set" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # about 5 s: the attention figure has a panel per generated word
 def test_attention_captioner_trains_on_grid_features_and_captions_files(caption_set, tmp_path,
                                                                         capsys):  # fmt: skip
     from matplotlib import image as mpimg
