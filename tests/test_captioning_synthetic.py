@@ -186,6 +186,8 @@ def test_bad_arguments_are_named():
         make_caption_dataset(image_size=16)
     with pytest.raises(ValueError, match="held_out: unknown"):
         make_caption_dataset(held_out=(("pink", "circle"),))
+    with pytest.raises(ValueError, match="every combination with 'red' is held out"):
+        make_caption_dataset(held_out=tuple(("red", s) for s in SHAPES))
     with pytest.raises(ValueError, match="pool=5"):
         pixel_features(np.zeros((1, 3, 32, 32), np.uint8), pool=5)
 

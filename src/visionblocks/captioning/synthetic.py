@@ -257,6 +257,12 @@ def make_caption_dataset(seed=0, n_train=4000, n_val=500, n_test=500, n_test_com
     combos_in = [p for p in all_combos if p not in held]
     if not held and n_test_combo:
         raise ValueError("held_out is empty but n_test_combo > 0")
+    for k, name in enumerate(SHAPES):  # unseen combinations, not unseen words
+        if all(p[0] != k for p in combos_in):
+            raise ValueError(f"held_out: every combination with {name!r} is held out")
+    for k, name in enumerate(COLOURS):
+        if all(p[1] != k for p in combos_in):
+            raise ValueError(f"held_out: every combination with {name!r} is held out")
     counts = {"train": n_train, "val": n_val, "test": n_test, "test_combo": n_test_combo}
     root = np.random.SeedSequence(seed)
     raw = {}
