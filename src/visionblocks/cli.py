@@ -59,6 +59,7 @@ PLUGINS = [
     "visionblocks.report.cli",
     "visionblocks.data.cli",
     "visionblocks.autograd.cli",
+    "visionblocks.captioning.cli",
 ]
 
 
@@ -136,7 +137,9 @@ def _cmd_train(args) -> int:
     print(f"run directory: {cfg.out}")
     if summary.get("best_val_accuracy") is not None:
         print(f"best validation accuracy: {summary['best_val_accuracy']:.4f}")
-    if summary["test_accuracy"] is None:
+    if summary["test_accuracy"] is None and "bleu" in summary:
+        pass  # a captioner: its runner printed BLEU on the test splits
+    elif summary["test_accuracy"] is None:
         print("test accuracy: not evaluated (--no-test)")
     else:
         print(f"test accuracy: {summary['test_accuracy']:.4f}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import visionblocks.captioning.specs  # noqa: F401  (registers captioning-rnn, -lstm, -gru)
 import visionblocks.classic.specs  # noqa: F401  (registers knn, svm, softmax)
 import visionblocks.models.specs  # noqa: F401  (registers the networks)
 import visionblocks.models.specs_vit  # noqa: F401  (registers vit)

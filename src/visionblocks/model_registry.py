@@ -21,10 +21,13 @@ from visionblocks.registry import Registry
 @dataclass(frozen=True)
 class Runner:
     """A model with its own training: ``train(cfg, data, run_dir) -> summary`` (with
-    ``test_accuracy``) and ``evaluate(cfg, data, run_dir) -> test accuracy``."""
+    ``test_accuracy``) and ``evaluate(cfg, data, run_dir) -> test accuracy``. With
+    ``whole_run`` the runner also loads its own data, makes the run directory and resumes:
+    ``train(cfg, resume) -> summary`` (captioning)."""
 
     train: Callable
     evaluate: Callable
+    whole_run: bool = False
 
 
 @dataclass(frozen=True)

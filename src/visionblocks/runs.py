@@ -123,6 +123,8 @@ def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
     if cfg.engine == "torch":
         return _torch_runner().train_run(cfg, resume)
     spec = cfg.spec
+    if spec.runner and spec.runner.whole_run:  # loads its own data (captioning)
+        return spec.runner.train(cfg, resume)
     if resume and spec.runner:
         raise ConfigError(f"--resume: model {cfg.model!r} trains in one pass; it has no "
                           "checkpoint to continue from")  # fmt: skip
@@ -194,6 +196,8 @@ def evaluate_run(run_dir) -> float:
     cfg = read_run_config(run_dir)
     if cfg.engine == "torch":
         return float(_torch_runner().evaluate_run(run_dir, cfg))
+    if cfg.spec.runner and cfg.spec.runner.whole_run:
+        return float(cfg.spec.runner.evaluate(cfg, None, Path(run_dir)))
     data = load_run_data(cfg)
     if cfg.spec.runner:
         return float(cfg.spec.runner.evaluate(cfg, data, Path(run_dir)))

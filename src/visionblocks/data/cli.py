@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from visionblocks.captioning.data_cli import add_parsers as add_captioning_parsers
 from visionblocks.data.cifar import ARCHIVE_FOLDER, CIFAR10_FILES
 from visionblocks.data.datasets import DEFAULT_NUM_VAL, IDX_STEMS, LOADERS
 from visionblocks.data.download import REMOTE, download_dataset, url_env_var
@@ -30,6 +31,7 @@ def add_parser(sub) -> None:
     i.add_argument("name", choices=sorted(LOADERS))
     i.add_argument("--data-dir", help="folder to look in first, as train --data-dir")
     i.set_defaults(func=_cmd_info)
+    add_captioning_parsers(data_sub)  # make captions, download-coco
 
 
 def _cmd_download(args) -> int:

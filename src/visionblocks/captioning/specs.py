@@ -1,0 +1,60 @@
+"""The captioners in the model registry: ``captioning-rnn``, ``captioning-lstm`` and
+``captioning-gru`` (the course's ``CaptioningRNN`` with each cell) and ``captioning-attention``
+(``AttentionCaptioner``, Show, Attend and Tell), trained by their own run
+(``captioning.runner``: ``--data captions:DIR`` or ``--data coco[:DIR]``, BLEU at the end)."""
+
+from __future__ import annotations
+
+import visionblocks.classic.specs  # noqa: F401  (the networks and classic models come first)
+from visionblocks.captioning import runner as R
+from visionblocks.model_registry import ModelSpec, Runner, register
+from visionblocks.options import Option
+
+_RUNNER = Runner(train=R.train_run, evaluate=R.evaluate_run, whole_run=True)
+
+OPTIONS = (
+    Option("wordvec_dim", "int", 128, "size of the word vectors", low=1),
+    Option("hidden_dim", "int", 128, "size of the hidden state", low=1),
+    Option("image_features", "str", "pixels", "offline set: pixels (pooled, standardised) or "
+           "none (zeros: an image-blind captioner)", choices=("pixels", "none")),
+    Option("pool", "int", 4, "offline set: the cell (pixels) pooled into a feature", low=1),
+    Option("pca_features", "bool", True, "COCO: the 512-d PCA features (else 4096-d fc7)"),
+    Option("clip_norm", "float", None, "clip the global gradient norm to this",
+           optional=True, low=0, low_open=True),
+    Option("num_val_samples", "int", 1000, "validation images captioned for BLEU each epoch",
+           optional=True, low=1),
+    Option("decode", "str", "greedy", "free-running decoding for BLEU: greedy or beam",
+           choices=("greedy", "beam")),
+    Option("beam_size", "int", 3, "beams of decode=beam", low=1),
+    Option("max_length", "int", 30, "words decoded per caption", low=1),
+)  # fmt: skip
+
+_CELLS = {
+    "rnn": "vanilla RNN captioner (course CaptioningRNN, cell_type='rnn')",
+    "lstm": "LSTM captioner (course CaptioningRNN, cell_type='lstm')",
+    "gru": "GRU captioner (CaptioningRNN, cell_type='gru')",
+}
+_FORGET = Option("forget_bias", "float", 0.0, "initial forget-gate bias (about 1 helps "
+                 "memory early in training)")  # fmt: skip
+SPECS = {}
+for _cell, _summary in _CELLS.items():
+    _options = OPTIONS
+    if _cell == "lstm":
+        _options += (_FORGET,)
+    SPECS[_cell] = register(ModelSpec(
+        name=f"captioning-{_cell}", summary=_summary, engines=("numpy",), options=_options,
+        uses=("training",), runner=_RUNNER,
+    ))  # fmt: skip
+
+#: Show, Attend and Tell over the offline set's grid features (``to_captioning_data(...,
+#: features="grid")``: each pool x pool cell a location)
+SPECS["attention"] = register(ModelSpec(
+    name="captioning-attention",
+    summary="Show, Attend and Tell captioner (attention LSTM over a grid of image cells)",
+    engines=("numpy",),
+    options=(*(o for o in OPTIONS if o.name not in ("image_features", "pca_features")),
+             Option("attention_dim", "int", 128, "size of the additive attention layer", low=1),
+             Option("attention_reg", "float", 1.0, "weight of the doubly stochastic attention "
+                    "penalty (0: off)", low=0), _FORGET),
+    uses=("training",), runner=_RUNNER,
+))  # fmt: skip
