@@ -99,7 +99,7 @@ def test_training_lowers_bits_per_dim_below_the_uniform_8():
         opt.zero_grad()
         model.loss(q).backward()
         opt.step()
-    assert float(model.bits_per_dim(q)) < 2.0
+    assert model.bits_per_dim(q).item() < 2.0
 
 
 def test_quantize_histogram_baseline_and_bad_inputs():

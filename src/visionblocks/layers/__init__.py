@@ -18,6 +18,7 @@ from visionblocks.layers import (
     pool,
     spatial_norm,
     upsample,
+    vae_losses,
 )
 from visionblocks.layers.activations import *  # noqa: F403
 from visionblocks.layers.affine import *  # noqa: F403
@@ -31,6 +32,7 @@ from visionblocks.layers.pool import *  # noqa: F403
 from visionblocks.layers.registry import ACTIVATIONS, LAYERS
 from visionblocks.layers.spatial_norm import *  # noqa: F403
 from visionblocks.layers.upsample import *  # noqa: F403
+from visionblocks.layers.vae_losses import *  # noqa: F403
 
 __all__ = [
     "ACTIVATIONS",
@@ -46,7 +48,8 @@ __all__ = [
     *pool.__all__,
     *spatial_norm.__all__,
     *upsample.__all__,
+    *vae_losses.__all__,
 ]
 
 # The registry entries, last: they refer to the pairs above.
-from visionblocks.layers import entries, entries_conv  # noqa: E402, F401
+from visionblocks.layers import entries, entries_conv, entries_vae  # noqa: E402, F401

@@ -35,6 +35,11 @@ from visionblocks.torchkit.functional_conv import (  # noqa: F401  (re-exported 
     spatial_groupnorm,
 )
 from visionblocks.torchkit.functional_norm import batchnorm, layernorm  # noqa: F401
+from visionblocks.torchkit.functional_vae import (  # noqa: F401  (re-exported twins)
+    bernoulli_nll,
+    gaussian_kl,
+    reparameterize,
+)
 
 
 def affine(x, w, b):
