@@ -12,6 +12,15 @@ from visionblocks.errors import ConfigError, ShapeError  # noqa: E402
 from visionblocks.generative import pixelcnn as P  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one torch thread (two threads spin-wait on a shared, loaded machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _model(seed=0, h=6, w=5, **kw):
     torch.manual_seed(seed)
     kw = {"channels": 8, "num_layers": 3, **kw}

@@ -16,6 +16,15 @@ from visionblocks.generative.autoencoder import Autoencoder  # noqa: E402
 from visionblocks.torchkit.functional_vae import gaussian_kl  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one torch thread (two threads spin-wait on a shared, loaded machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _images(n=6, shape=(1, 8, 8), seed=0):
     return torch.rand((n, *shape), generator=torch.Generator().manual_seed(seed),
                       dtype=torch.float64)  # fmt: skip
