@@ -99,10 +99,11 @@ def test_resnet_profile_matches_the_torch_model(options):
 
 def test_every_model_is_described_once_with_typed_options():
     assert set(MODELS) == {"twolayer", "fc", "threelayer", "convnet", "resnet", "knn", "svm",
-                           "softmax"}  # fmt: skip
+                           "softmax", "vae", "ae", "pixelcnn"}  # fmt: skip
     for name, spec in MODELS.items():
         assert spec.summary and spec.engines and spec.options, name
-        assert (spec.runner is None) == ("training" in spec.uses), name
+        # a runner trains in one pass, except a resumable one's loop (the generative models)
+        assert (spec.runner is None or spec.runner.resumable) == ("training" in spec.uses), name
         assert spec.numpy_class or spec.runner or spec.engines == ("torch",), name
         for opt in spec.options:
             assert opt.help and opt.coerce(opt.default) == opt.default, (name, opt.name)

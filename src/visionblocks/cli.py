@@ -58,6 +58,7 @@ PLUGINS = [
     "visionblocks.analysis.embed_cli",
     "visionblocks.report.cli",
     "visionblocks.data.cli",
+    "visionblocks.generative.cli",
 ]
 
 
@@ -135,7 +136,9 @@ def _cmd_train(args) -> int:
     print(f"run directory: {cfg.out}")
     if summary.get("best_val_accuracy") is not None:
         print(f"best validation accuracy: {summary['best_val_accuracy']:.4f}")
-    if summary["test_accuracy"] is None:
+    if summary.get("report_lines"):  # models measured otherwise (generative: nats, bits/dim)
+        print("\n".join(summary["report_lines"]))
+    elif summary["test_accuracy"] is None:
         print("test accuracy: not evaluated (--no-test)")
     else:
         print(f"test accuracy: {summary['test_accuracy']:.4f}")
