@@ -120,8 +120,10 @@ def _test_measures(cfg, trainer, data) -> dict:
             gen = torch.Generator(device=trainer.device).manual_seed(trainer.binarize_seed + 1)
             x = binarize(x, gen)
         b = evaluate_bounds(trainer.model, x, k=k, batch_size=max(500 // k, 1), seed=cfg.seed)
-        return {"test_neg_elbo": b["neg_elbo"], f"test_neg_iwae{k}": b["neg_iwae"],
-                "test_bits_per_dim": b["neg_iwae"] / (dims * math.log(2))}  # fmt: skip
+        out = {"test_neg_elbo": b["neg_elbo"], f"test_neg_iwae{k}": b["neg_iwae"]}
+        if trainer.model.likelihood == "bernoulli":  # discrete pixels: bits/dim of IWAE-k
+            out["test_bits_per_dim"] = b["neg_iwae"] / (dims * math.log(2))
+        return out
     if trainer.kind == "pixelcnn":
         m = trainer.evaluate(quantize(x))
         return {"test_bits_per_dim": m["val_bits_per_dim"], "test_nll": m["val_nll"]}

@@ -2,10 +2,10 @@
 
 One Adam step per minibatch; per epoch it logs the training loss and, on the validation split,
 the model's own measure: -ELBO in nats per image (VAE; IWAE-k too when ``iwae_k`` > 0), the
-reconstruction loss (autoencoder) or bits per dimension (PixelCNN, and the VAE's -ELBO
-converted). Sample grids go to ``out_dir/samples/epoch_NNN.png``. The core gives the run
-directory, ``metrics.jsonl``, ``last``/``best`` checkpoints, exact resume and the divergence
-stop::
+reconstruction loss (autoencoder) or bits per dimension (PixelCNN, and a Bernoulli VAE's
+-ELBO converted; a Gaussian decoder's is a density, not a probability, so it has none).
+Sample grids go to ``out_dir/samples/epoch_NNN.png``. The core gives the run directory,
+``metrics.jsonl``, ``last``/``best`` checkpoints, exact resume and the divergence stop::
 
     trainer = LikelihoodTrainer(VAE((1, 28, 28)), data, lr=1e-3, epochs=10, out_dir="runs/vae")
     trainer.train()            # the model holds the epoch of the lowest validation loss
@@ -190,8 +190,9 @@ class LikelihoodTrainer(EpochLoop):
             k = max(int(self.iwae_k), 1)
             b = evaluate_bounds(self.model, X, k=k, batch_size=max(self.eval_batch_size // k, 1),
                                 seed=self.seed + 1)  # fmt: skip
-            out = {"val_loss": b["neg_elbo"], "val_neg_elbo": b["neg_elbo"],
-                   "val_bits_per_dim": b["neg_elbo"] / (dims * math.log(2))}  # fmt: skip
+            out = {"val_loss": b["neg_elbo"], "val_neg_elbo": b["neg_elbo"]}
+            if self.model.likelihood == "bernoulli":  # a probability of discrete pixels
+                out["val_bits_per_dim"] = b["neg_elbo"] / (dims * math.log(2))
             if self.iwae_k:
                 out[f"val_neg_iwae{k}"] = b["neg_iwae"]
             return out
