@@ -51,6 +51,9 @@ def test_vae_trains_resumes_samples_and_interpolates_from_the_cli(tmp_path, caps
     assert (run / "samples" / "interpolate_2x4_seed0.png").exists()
     assert cli.main(["evaluate", str(run)]) == 2
     assert "no test accuracy" in capsys.readouterr().err
+    from visionblocks.report.rundata import try_load_predictions
+
+    assert "makes no class predictions" in try_load_predictions(run)[1]
 
 
 def test_pixelcnn_and_ae_train_from_the_cli(tmp_path, capsys):
