@@ -1,5 +1,6 @@
 """The NumPy VAE pairs (closed forms, stability, bad input) and the NumPy MLP VAE on digits:
-its gradients against central differences and a few Adam steps lowering -ELBO."""
+its gradients against central differences, a few Adam steps lowering -ELBO, and the same loss
+and gradients as the torch VAE with copied weights and the same noise."""
 
 import math
 
@@ -73,3 +74,27 @@ def test_the_numpy_vae_trains_on_binarised_digits():
     assert np.isfinite(curve).all()
     assert after < before - 5  # -ELBO decreased by several nats per image
     assert np.mean(curve[-20:]) < np.mean(curve[:20])
+
+
+def test_the_numpy_vae_equals_the_torch_vae_with_the_same_weights_and_noise():
+    torch = pytest.importorskip("torch")
+    from visionblocks.generative.vae import VAE
+
+    rng = np.random.default_rng(0)
+    np_vae = MLPVAENumpy(input_dim=16, hidden_dim=6, latent_dim=3, seed=0)
+    t_vae = VAE((1, 4, 4), hidden=(6,), latent_dim=3).double()
+    layers = [t_vae.encoder.net[0], t_vae.encoder.net[2], t_vae.decoder.net[0],
+              t_vae.decoder.net[2]]  # fmt: skip
+    with torch.no_grad():
+        for i, layer in enumerate(layers, start=1):
+            layer.weight.copy_(torch.from_numpy(np_vae.params[f"W{i}"].T))  # (in, out) -> torch's
+            layer.bias.copy_(torch.from_numpy(np_vae.params[f"b{i}"]))
+    X = binarize_numpy(rng.uniform(size=(5, 16)), rng)
+    eps = rng.standard_normal((5, 3))
+    loss, grads = np_vae.loss(X, eps)
+    t_loss = -t_vae.elbo(torch.from_numpy(X).reshape(5, 1, 4, 4), eps=torch.from_numpy(eps)).mean()
+    t_loss.backward()
+    assert abs(loss - t_loss.item()) < 1e-10
+    for i, layer in enumerate(layers, start=1):
+        np.testing.assert_allclose(grads[f"W{i}"], layer.weight.grad.numpy().T, atol=1e-10)
+        np.testing.assert_allclose(grads[f"b{i}"], layer.bias.grad.numpy(), atol=1e-10)
