@@ -100,11 +100,14 @@ def test_resnet_profile_matches_the_torch_model(options):
 def test_every_model_is_described_once_with_typed_options():
     assert set(MODELS) == {"twolayer", "fc", "threelayer", "convnet", "resnet", "knn", "svm",
                            "softmax", "vit", "captioning-rnn", "captioning-lstm",
-                           "captioning-gru", "captioning-attention"}  # fmt: skip
+                           "captioning-gru", "captioning-attention", "vae", "ae",
+                           "pixelcnn"}  # fmt: skip
     for name, spec in MODELS.items():
         assert spec.summary and spec.engines and spec.options, name
-        whole_run = spec.runner is not None and spec.runner.whole_run  # a loop of its own
-        assert (spec.runner is None or whole_run) == ("training" in spec.uses), name
+        # a runner trains in one pass, except a loop of its own: a whole run (captioning) or a
+        # resumable runner (the generative models)
+        own_loop = spec.runner is not None and (spec.runner.whole_run or spec.runner.resumable)
+        assert (spec.runner is None or own_loop) == ("training" in spec.uses), name
         assert spec.numpy_class or spec.runner or spec.engines == ("torch",), name
         for opt in spec.options:
             assert opt.help and opt.coerce(opt.default) == opt.default, (name, opt.name)

@@ -60,6 +60,7 @@ PLUGINS = [
     "visionblocks.data.cli",
     "visionblocks.autograd.cli",
     "visionblocks.captioning.cli",
+    "visionblocks.generative.cli",
 ]
 
 
@@ -137,7 +138,9 @@ def _cmd_train(args) -> int:
     print(f"run directory: {cfg.out}")
     if summary.get("best_val_accuracy") is not None:
         print(f"best validation accuracy: {summary['best_val_accuracy']:.4f}")
-    if summary["test_accuracy"] is None and "bleu" in summary:
+    if summary.get("report_lines"):  # models measured otherwise (generative: nats, bits/dim)
+        print("\n".join(summary["report_lines"]))
+    elif summary["test_accuracy"] is None and "bleu" in summary:
         pass  # a captioner: its runner printed BLEU on the test splits
     elif summary["test_accuracy"] is None:
         print("test accuracy: not evaluated (--no-test)")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import visionblocks.captioning.specs  # noqa: F401  (registers captioning-rnn, -lstm, -gru)
 import visionblocks.classic.specs  # noqa: F401  (registers knn, svm, softmax)
+import visionblocks.generative.specs  # noqa: F401  (registers vae, ae, pixelcnn)
 import visionblocks.models.specs  # noqa: F401  (registers the networks)
 import visionblocks.models.specs_vit  # noqa: F401  (registers vit)
 from visionblocks.classic.features import feature_functions

@@ -21,12 +21,14 @@ from visionblocks.registry import Registry
 @dataclass(frozen=True)
 class Runner:
     """A model with its own training: ``train(cfg, data, run_dir) -> summary`` (with
-    ``test_accuracy``) and ``evaluate(cfg, data, run_dir) -> test accuracy``. With
-    ``whole_run`` the runner also loads its own data, makes the run directory and resumes:
+    ``test_accuracy``) and ``evaluate(cfg, data, run_dir) -> test accuracy``. A ``resumable``
+    runner continues a run directory holding a checkpoint (``--resume``); the others refuse.
+    With ``whole_run`` the runner also loads its own data, makes the run directory and resumes:
     ``train(cfg, resume) -> summary`` (captioning)."""
 
     train: Callable
     evaluate: Callable
+    resumable: bool = False
     whole_run: bool = False
 
 

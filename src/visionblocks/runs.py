@@ -120,12 +120,12 @@ def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
     """
     if resume:
         check_resume(cfg)
-    if cfg.engine == "torch":
+    if cfg.engine == "torch" and cfg.spec.runner is None:
         return _torch_runner().train_run(cfg, resume)
     spec = cfg.spec
     if spec.runner and spec.runner.whole_run:  # loads its own data (captioning)
         return spec.runner.train(cfg, resume)
-    if resume and spec.runner:
+    if resume and spec.runner and not spec.runner.resumable:
         raise ConfigError(f"--resume: model {cfg.model!r} trains in one pass; it has no "
                           "checkpoint to continue from")  # fmt: skip
     data = load_run_data(cfg)
@@ -194,7 +194,7 @@ def load_best_model(run_dir, cfg: TrainConfig, data: dict):
 def evaluate_run(run_dir) -> float:
     """Reloads a run's best checkpoint and returns its test accuracy."""
     cfg = read_run_config(run_dir)
-    if cfg.engine == "torch":
+    if cfg.engine == "torch" and cfg.spec.runner is None:
         return float(_torch_runner().evaluate_run(run_dir, cfg))
     if cfg.spec.runner and cfg.spec.runner.whole_run:
         return float(cfg.spec.runner.evaluate(cfg, None, Path(run_dir)))

@@ -23,6 +23,7 @@ from visionblocks.layers import (
     spatial_norm,
     transformer,
     upsample,
+    vae_losses,
 )
 from visionblocks.layers.activations import *  # noqa: F403
 from visionblocks.layers.additive_attention import *  # noqa: F403
@@ -41,6 +42,7 @@ from visionblocks.layers.rnn import *  # noqa: F403
 from visionblocks.layers.spatial_norm import *  # noqa: F403
 from visionblocks.layers.transformer import *  # noqa: F403
 from visionblocks.layers.upsample import *  # noqa: F403
+from visionblocks.layers.vae_losses import *  # noqa: F403
 
 __all__ = [
     "ACTIVATIONS",
@@ -61,6 +63,7 @@ __all__ = [
     *spatial_norm.__all__,
     *transformer.__all__,
     *upsample.__all__,
+    *vae_losses.__all__,
 ]
 
 # The registry entries, last: they refer to the pairs above.
@@ -69,4 +72,5 @@ from visionblocks.layers import (  # noqa: E402, F401
     entries_attention,
     entries_conv,
     entries_rnn,
+    entries_vae,
 )

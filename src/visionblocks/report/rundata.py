@@ -205,6 +205,8 @@ def load_predictions(run_dir, batch_size=500) -> Predictions:
     from visionblocks.solver import predict
 
     cfg = read_run_config(run_dir)
+    if getattr(cfg, "engine", "numpy") == "torch" and cfg.spec.twin is None:  # generative
+        raise ConfigError(f"model {cfg.model!r} makes no class predictions")
     data = load_run_data(cfg)
     split = "test" if getattr(cfg, "test", True) else "val"
     X, y = data[f"X_{split}"], np.asarray(data[f"y_{split}"])

@@ -37,6 +37,11 @@ from visionblocks.torchkit.functional_conv import (  # noqa: F401  (re-exported 
 )
 from visionblocks.torchkit.functional_norm import batchnorm, layernorm  # noqa: F401
 from visionblocks.torchkit.functional_rnn import *  # noqa: F401, F403  (recurrent twins)
+from visionblocks.torchkit.functional_vae import (  # noqa: F401  (re-exported twins)
+    bernoulli_nll,
+    gaussian_kl,
+    reparameterize,
+)
 
 
 def affine(x, w, b):
