@@ -63,8 +63,11 @@ def _encode(images, cfg, data) -> np.ndarray:
     opts, kind = cfg.model_options, feature_kind(cfg)
     if kind == "none":
         return np.zeros((len(images), data["train_features"].shape[1]), np.float32)
-    encode = grid_features if kind == "grid" else pixel_features
-    feats = encode(images, opts["pool"])
+    if kind in ("cnn", "cnn-grid"):
+        feats = data["encoder"].encode(images, kind)
+    else:
+        encode = grid_features if kind == "grid" else pixel_features
+        feats = encode(images, opts["pool"])
     return ((feats - data["feature_mean"]) / data["feature_std"]).astype(np.float32)
 
 

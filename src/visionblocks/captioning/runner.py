@@ -18,6 +18,7 @@ import numpy as np
 
 from visionblocks.captioning.attention import AttentionCaptioner
 from visionblocks.captioning.coco import load_coco_data
+from visionblocks.captioning.encoder import cached_encoder
 from visionblocks.captioning.gallery import attention_gallery, split_gallery, write_gallery
 from visionblocks.captioning.rnn import CaptioningRNN
 from visionblocks.captioning.solver import CaptioningSolver
@@ -72,7 +73,15 @@ def load_caption_data(cfg) -> tuple[dict, tuple[str, ...]]:
     features = feature_kind(cfg)
     if kind == "captions":
         ds = load_caption_dataset(where)
-        data = to_captioning_data(ds, features=features, pool=opts["pool"])
+        encoder = None
+        if features in ("cnn", "cnn-grid"):  # trained on train once, kept beside the set
+            encoder, record = cached_encoder(ds, Path(where) / "encoders",
+                                             epochs=opts["cnn_epochs"], seed=cfg.seed)  # fmt: skip
+            acc = record.get("val_accuracy", {})
+            print(f"CNN encoder ({record['seconds']} s to train): val accuracy " + ", ".join(
+                f"{k} {v:.3f}" for k, v in acc.items()), flush=True)  # fmt: skip
+        data = to_captioning_data(ds, features=features, pool=opts["pool"], encoder=encoder)
+        data["encoder"] = encoder
         data["image_size"] = int(ds.images["train"].shape[2])
         if cfg.num_train is not None and cfg.num_train < len(data["train_captions"]):
             keep = np.sort(np.random.default_rng(cfg.seed).choice(
@@ -81,21 +90,20 @@ def load_caption_data(cfg) -> tuple[dict, tuple[str, ...]]:
             data["train_image_idxs"] = data["train_image_idxs"][keep]
         splits = tuple(s for s in ("test", "test_combo") if f"{s}_captions" in data)
         return data, splits
-    if features == "grid":
+    if features in ("grid", "cnn-grid"):
         raise ConfigError(f"model {cfg.model!r} attends over spatial feature maps; the course's "
                           "COCO files hold fc7 vectors (use captioning-lstm there)")  # fmt: skip
     if features != "pixels":
         raise ConfigError("option image_features: the COCO files hold VGG-16 features; "
-                          "image_features=none (a blind model) is for the offline set")  # fmt: skip
+                          f"image_features={features} is for the offline set")  # fmt: skip
     data = load_coco_data(where, max_train=cfg.num_train, pca_features=opts["pca_features"],
                           seed=cfg.seed)  # fmt: skip
     return data, ("val",)
 
 
 def feature_kind(cfg) -> str:
-    """What the model reads: 'pixels' / 'none' vectors, or 'grid' maps (the attention model)."""
-    if cfg.model == "captioning-attention":
-        return "grid"
+    """What the model reads: 'pixels' / 'cnn' / 'none' vectors, or 'grid' / 'cnn-grid' maps
+    (the attention model)."""
     return cfg.model_options["image_features"]
 
 

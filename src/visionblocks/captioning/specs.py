@@ -15,8 +15,11 @@ _RUNNER = Runner(train=R.train_run, evaluate=R.evaluate_run, whole_run=True)
 OPTIONS = (
     Option("wordvec_dim", "int", 128, "size of the word vectors", low=1),
     Option("hidden_dim", "int", 128, "size of the hidden state", low=1),
-    Option("image_features", "str", "pixels", "offline set: pixels (pooled, standardised) or "
-           "none (zeros: an image-blind captioner)", choices=("pixels", "none")),
+    Option("image_features", "str", "pixels", "offline set: pixels (pooled, standardised), "
+           "cnn (the frozen CNN encoder's pooled vector) or none (zeros: an image-blind "
+           "captioner)", choices=("pixels", "cnn", "none")),
+    Option("cnn_epochs", "int", 12, "offline set, cnn features: epochs of the encoder's "
+           "attribute-classifier training (train split; cached beside the set)", low=1),
     Option("pool", "int", 4, "offline set: the cell (pixels) pooled into a feature", low=1),
     Option("pca_features", "bool", True, "COCO: the 512-d PCA features (else 4096-d fc7)"),
     Option("clip_norm", "float", None, "clip the global gradient norm to this",
@@ -50,9 +53,12 @@ for _cell, _summary in _CELLS.items():
 #: features="grid")``: each pool x pool cell a location)
 SPECS["attention"] = register(ModelSpec(
     name="captioning-attention",
-    summary="Show, Attend and Tell captioner (attention LSTM over a grid of image cells)",
+    summary="Show, Attend and Tell captioner (attention LSTM over a grid of image features)",
     engines=("numpy",),
     options=(*(o for o in OPTIONS if o.name not in ("image_features", "pca_features")),
+             Option("image_features", "str", "grid", "grid (the pool x pool pixel cells) or "
+                    "cnn-grid (the frozen CNN encoder's last conv map)",
+                    choices=("grid", "cnn-grid")),
              Option("attention_dim", "int", 128, "size of the additive attention layer", low=1),
              Option("attention_reg", "float", 1.0, "weight of the doubly stochastic attention "
                     "penalty (0: off)", low=0), _FORGET),

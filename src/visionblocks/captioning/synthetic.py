@@ -18,7 +18,8 @@ that only memorises the combinations it saw scores below one that composes colou
 ``make_caption_dataset`` returns a ``CaptionDataset``; ``save`` / ``load_caption_dataset`` use
 one ``.npz`` (no pickle); ``to_captioning_data`` gives the course's dict (``train_captions``,
 ``train_image_idxs``, ``train_features``, ..., ``idx_to_word``, ``word_to_idx``), with
-features from pooled pixels (vectors) or their cells (``grid``: maps for attention).
+features from pooled pixels (vectors), their cells (``grid``: maps for attention) or a frozen
+CNN of ours (``cnn`` vectors, ``cnn-grid`` maps; ``captioning.encoder``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ __all__ = [
     "to_captioning_data",
     "pixel_features",
     "grid_features",
+    "FEATURES",
     "describe",
     "DATASET_FILE",
 ]
@@ -369,15 +371,23 @@ def grid_features(images: np.ndarray, pool: int = 4) -> np.ndarray:
     return (x / 255.0 - 0.5).astype(np.float32)  # (N, C*p*p, h', w')
 
 
-def to_captioning_data(ds: CaptionDataset, features="pixels", pool=4, standardize=True) -> dict:
+FEATURES = ("pixels", "grid", "cnn", "cnn-grid", "none")
+
+
+def to_captioning_data(ds: CaptionDataset, features="pixels", pool=4, standardize=True,
+                       encoder=None) -> dict:  # fmt: skip
     """The course's data dict for a captioning solver.
 
     Args:
         ds: the set.
         features: 'pixels' (``pixel_features``, (N, D)), 'grid' (``grid_features``, (N, D,
-            H', W') maps for attention), 'none' (zeros of the 'pixels' shape: an image-blind
-            model's input) or a callable of the (N, 3, S, S) uint8 images.
+            H', W') maps for attention), 'cnn' / 'cnn-grid' (the frozen ``encoder``'s global
+            pooled vector (N, C) / last conv map (N, C, S/4, S/4)), 'none' (zeros of the
+            'pixels' shape: an image-blind model's input) or a callable of the (N, 3, S, S)
+            uint8 images.
         pool: the pooling of 'pixels'.
+        encoder: a trained ``captioning.encoder.CNNEncoder`` (needed by 'cnn' / 'cnn-grid';
+            ``encoder.train_encoder(ds)`` makes one from the train split).
         standardize: shift and scale every feature to mean 0, standard deviation 1 over the
             training images (the statistics of train applied to every split).
 
@@ -387,6 +397,11 @@ def to_captioning_data(ds: CaptionDataset, features="pixels", pool=4, standardiz
         ``{split}_images`` (N, 3, S, S) uint8; ``idx_to_word``, ``word_to_idx``; and with
         ``standardize`` the training statistics ``feature_mean``, ``feature_std`` (D,).
     """
+    if not callable(features) and features not in FEATURES:
+        raise ValueError(f"features must be one of {FEATURES} or a callable, got {features!r}")
+    if features in ("cnn", "cnn-grid") and encoder is None:
+        raise ValueError(f"features={features!r} needs encoder= (captioning.encoder."
+                         "train_encoder(ds) trains one on the train split)")  # fmt: skip
     data = {"idx_to_word": ds.vocab.idx_to_word, "word_to_idx": ds.vocab.word_to_idx}
     for s in ds.splits:
         imgs, caps = ds.images[s], ds.captions[s]
@@ -397,12 +412,10 @@ def to_captioning_data(ds: CaptionDataset, features="pixels", pool=4, standardiz
             feats = pixel_features(imgs, pool)
         elif features == "grid":
             feats = grid_features(imgs, pool)
-        elif features == "none":
+        elif features in ("cnn", "cnn-grid"):
+            feats = encoder.encode(imgs, features)
+        else:  # none
             feats = np.zeros((n, 3 * (imgs.shape[2] // pool) ** 2), np.float32)
-        else:
-            raise ValueError(
-                f"features must be 'pixels', 'grid', 'none' or a callable, got {features!r}"
-            )
         data[f"{s}_captions"] = caps.reshape(n * r, t).astype(np.int32)  # (N*R, T)
         data[f"{s}_image_idxs"] = np.repeat(np.arange(n, dtype=np.int32), r)  # (N*R,)
         data[f"{s}_features"] = feats
