@@ -114,7 +114,12 @@ class RelativePositionNet(nn.Module):
         return self.head(torch.cat([fc, fo], dim=1))
 
     def loss(self, x, gen, augment):
-        centre, other, labels = patch_pairs(augment(x, gen), gen, self.gap)
+        """Cross-entropy of the place; images under 27 pixels are first resized to 27 x 27
+        (bilinear), so that the grid's patches are at least 9 - gap pixels wide."""
+        x = augment(x, gen)
+        if min(x.shape[2:]) < 27:
+            x = F.interpolate(x, size=(27, 27), mode="bilinear", align_corners=False)
+        centre, other, labels = patch_pairs(x, gen, self.gap)
         return F.cross_entropy(self(centre, other), labels)
 
 
