@@ -58,6 +58,7 @@ PLUGINS = [
     "visionblocks.analysis.embed_cli",
     "visionblocks.report.cli",
     "visionblocks.data.cli",
+    "visionblocks.ssl.cli",
 ]
 
 
