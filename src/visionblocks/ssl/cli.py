@@ -208,11 +208,9 @@ def cmd_probe(args) -> int:
     if ft_epochs is None:
         steps = -(-len(idx) // 64)  # per epoch
         ft_epochs = min(200, max(10, round(1500 / steps))) if len(idx) <= 6000 else 0
-    print(
-        f"{cfg['method']} run {run_dir} (epoch {meta['epoch']}); labels {args.labels}: "
-        f"{len(idx)} class-balanced training images (seed {args.seed})",
-        flush=True,
-    )
+    which = "all the" if args.labels == "all" else f"a class-balanced draw (seed {args.seed}) of"
+    print(f"{cfg['method']} run {run_dir} (epoch {meta['epoch']}); labels {args.labels}: "
+          f"{which} {len(idx)} training images", flush=True)  # fmt: skip
     rows = {}
     encoders = {"pretrained": model.encoder}
     if args.baselines:
