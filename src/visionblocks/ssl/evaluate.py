@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from visionblocks.errors import ConfigError, ShapeError
+from visionblocks.torchkit.trainer import Trainer
 
 KNN_K, KNN_TAU = 200, 0.07
 
@@ -132,8 +133,6 @@ def label_subset(y, labels, seed=0):
 
 # ------------------------------------------------------------------- the protocols
 def _trainer(model, data, **kw):
-    from visionblocks.torchkit.trainer import Trainer
-
     return Trainer(model, data, verbose=False, print_every=0, keep="best", **kw)
 
 
