@@ -61,6 +61,7 @@ PLUGINS = [
     "visionblocks.autograd.cli",
     "visionblocks.captioning.cli",
     "visionblocks.generative.cli",
+    "visionblocks.ssl.cli",
 ]
 
 
