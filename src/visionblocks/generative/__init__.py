@@ -1,0 +1,1 @@
+"""Generative models: autoencoders, VAEs, GANs, PixelCNN and sample-quality measures."""
