@@ -50,3 +50,10 @@ __all__ = [
 
 # The registry entries, last: they refer to the pairs above.
 from visionblocks.layers import entries, entries_conv  # noqa: E402, F401
+
+# The GAN losses (issue 16): the pairs and their registry entries.
+# isort: split
+from visionblocks.layers import entries_gan, gan_losses  # noqa: E402, F401
+from visionblocks.layers.gan_losses import *  # noqa: E402, F403
+
+__all__ += gan_losses.__all__
