@@ -99,7 +99,8 @@ def test_resnet_profile_matches_the_torch_model(options):
 
 def test_every_model_is_described_once_with_typed_options():
     assert set(MODELS) == {"twolayer", "fc", "threelayer", "convnet", "resnet", "knn", "svm",
-                           "softmax"}  # fmt: skip
+                           "softmax",
+                           "gan", "lsgan", "dcgan", "wgan-gp", "cgan"}  # fmt: skip
     for name, spec in MODELS.items():
         assert spec.summary and spec.engines and spec.options, name
         assert (spec.runner is None) == ("training" in spec.uses), name

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import visionblocks.classic.specs  # noqa: F401  (registers knn, svm, softmax)
+import visionblocks.generative.specs  # noqa: F401  (registers the GANs)
 import visionblocks.models.specs  # noqa: F401  (registers the networks)
 from visionblocks.classic.features import feature_functions
 from visionblocks.data.augment_grammar import parse_augment
@@ -115,6 +116,7 @@ GROUPS = {
     "linear": ("lr", "momentum", "lr_decay", "epochs", "batch_size", "search", "trials"),
     "classic": ("fit_on",),
     "torch": ("fit_on", *(k for k, o in SHARED.items() if o.group == "torch")),
+    "gan": ("lr", "epochs", "batch_size", "print_every"),
 }
 
 

@@ -21,10 +21,12 @@ from visionblocks.registry import Registry
 @dataclass(frozen=True)
 class Runner:
     """A model with its own training: ``train(cfg, data, run_dir) -> summary`` (with
-    ``test_accuracy``) and ``evaluate(cfg, data, run_dir) -> test accuracy``."""
+    ``test_accuracy``) and ``evaluate(cfg, data, run_dir) -> test accuracy``. A ``resumable``
+    runner is called ``train(cfg, data, run_dir, resume=...)`` and takes ``--resume``."""
 
     train: Callable
     evaluate: Callable
+    resumable: bool = False
 
 
 @dataclass(frozen=True)

@@ -120,10 +120,10 @@ def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
     """
     if resume:
         check_resume(cfg)
-    if cfg.engine == "torch":
+    if cfg.engine == "torch" and cfg.spec.runner is None:
         return _torch_runner().train_run(cfg, resume)
     spec = cfg.spec
-    if resume and spec.runner:
+    if resume and spec.runner and not spec.runner.resumable:
         raise ConfigError(f"--resume: model {cfg.model!r} trains in one pass; it has no "
                           "checkpoint to continue from")  # fmt: skip
     data = load_run_data(cfg)
@@ -132,7 +132,8 @@ def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
     run_dir = prepare_run_dir(cfg, resume)
     start = time.perf_counter()
     if spec.runner:
-        summary = spec.runner.train(cfg, data, run_dir)
+        resumable = {"resume": resume} if spec.runner.resumable else {}
+        summary = spec.runner.train(cfg, data, run_dir, **resumable)
     else:
         solver = make_solver(cfg, model, data, run_dir, resume)
         solver.train()
@@ -192,7 +193,7 @@ def load_best_model(run_dir, cfg: TrainConfig, data: dict):
 def evaluate_run(run_dir) -> float:
     """Reloads a run's best checkpoint and returns its test accuracy."""
     cfg = read_run_config(run_dir)
-    if cfg.engine == "torch":
+    if cfg.engine == "torch" and cfg.spec.runner is None:
         return float(_torch_runner().evaluate_run(run_dir, cfg))
     data = load_run_data(cfg)
     if cfg.spec.runner:
