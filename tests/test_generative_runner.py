@@ -71,6 +71,12 @@ def test_a_digits_gan_run_with_a_classifier_and_resume(tmp_path):
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
     with pytest.raises(ConfigError, match="no test accuracy"):
         evaluate_run(run)
+    from matplotlib.image import imread
+
+    grid = imread(R.sample_gan_run(run, n=10, ncols=5))
+    assert grid.shape[:2] == (2 * 29 - 1, 5 * 29 - 1)
+    with pytest.raises(ConfigError, match="not a GAN run"):
+        R.sample_gan_run(tmp_path / "clf")
 
 
 def test_options_that_do_not_apply_leave_nothing_behind(tmp_path):

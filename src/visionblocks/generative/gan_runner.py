@@ -11,20 +11,24 @@ against the validation images (real vs real: the floor any model is read against
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from visionblocks.checkpoint import load_checkpoint
 from visionblocks.errors import ConfigError
 from visionblocks.generative import cgan
 from visionblocks.generative import gan as G
 from visionblocks.generative.features import load_classifier_run
-from visionblocks.generative.gan_loop import GANLoop
+from visionblocks.generative.gan_loop import GANLoop, save_grid
 from visionblocks.generative.quality import sample_quality
+from visionblocks.torchkit import checkpoint as ckpt
 
-__all__ = ["GAN_MODELS", "build_networks", "evaluate_gan", "from_gan_images", "to_gan_images",
-           "train_gan"]  # fmt: skip
+__all__ = ["GAN_MODELS", "build_networks", "evaluate_gan", "from_gan_images", "sample_gan_run",
+           "to_gan_images", "train_gan"]  # fmt: skip
 
 #: model name -> (loss, networks)
 GAN_MODELS = {"gan": ("gan", "mlp"), "lsgan": ("lsgan", "mlp"), "dcgan": ("gan", "dc"),
@@ -134,3 +138,35 @@ def evaluate_gan(cfg, data, run_dir):
     raise ConfigError(f"{run_dir} is a GAN run: it has no test accuracy; its sample-quality "
                       "measures are in summary.json and metrics.jsonl, its grids in "
                       "samples/")  # fmt: skip
+
+
+def sample_gan_run(run_dir, n=64, seed=0, out=None, ncols=8) -> Path:
+    """Writes a grid of ``n`` samples of a GAN run's kept generator (its ``best`` checkpoint,
+    which a GAN run keeps as its last epoch) to ``out`` (default ``RUN/samples/sample.png``).
+
+    Returns:
+        the PNG's path.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory: {path} does not exist")
+    config = json.loads(path.read_text())
+    table = config.get("model") if isinstance(config.get("model"), dict) else {}
+    name = table.get("name")
+    if name not in GAN_MODELS:
+        raise ConfigError(f"{run_dir} is not a GAN run (model {name!r})")
+    noise_dim = int(table.get("noise_dim", 96))
+    D, Gen = build_networks(name, noise_dim, int(config.get("batch_size", 100)), 0)
+    arrays, _ = load_checkpoint(run_dir / "best")
+    ckpt.load_state(Gen, {k[2:]: v for k, v in arrays.items() if k.startswith("G/")})
+    Gen.eval()
+    gen = torch.Generator().manual_seed(int(seed))
+    z = G.sample_noise(n, noise_dim, generator=gen)
+    with torch.no_grad():
+        if GAN_MODELS[name][1] == "conditional":
+            images = Gen(z, torch.arange(n) % Gen.num_classes)
+        else:
+            images = Gen(z)
+    target = Path(out) if out is not None else run_dir / "samples" / "sample.png"
+    return save_grid(images.reshape(n, 784).numpy(), target, ncols)
