@@ -60,6 +60,7 @@ def test_a_digits_gan_run_with_a_classifier_and_resume(tmp_path):
     assert summary["num_params_D"] == 267_009 and summary["classifier"] == str(tmp_path / "clf")
     assert summary["real_vs_real"]["fd"] < summary["final"]["fd"]
     run = tmp_path / "gan"
+    assert {p.name for p in (run / "plots").iterdir()} == {"gan_losses.png", "gan_quality.png"}
     names = sorted(p.name for p in (run / "samples").iterdir())
     assert names == ["epoch_001.png", "iter_0000000.png", "iter_0000002.png"]
     record = json.loads((run / "metrics.jsonl").read_text())

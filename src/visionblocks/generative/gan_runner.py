@@ -24,6 +24,7 @@ from visionblocks.generative import cgan
 from visionblocks.generative import gan as G
 from visionblocks.generative.features import load_classifier_run
 from visionblocks.generative.gan_loop import GANLoop, save_grid
+from visionblocks.generative.gan_plots import write_gan_plots
 from visionblocks.generative.quality import sample_quality
 from visionblocks.torchkit import checkpoint as ckpt
 
@@ -114,7 +115,8 @@ def train_gan(cfg, data, run_dir, resume=False) -> dict:
                    lambda_gp=o["lambda_gp"], sample_every=o["sample_every"],
                    num_samples=o["num_samples"], quality=quality,
                    quality_samples=o["quality_samples"], device=device, out_dir=run_dir,
-                   resume=resume, print_every=cfg.print_every)  # fmt: skip
+                   resume=resume, print_every=cfg.print_every,
+                   hooks=(write_gan_plots,))  # fmt: skip
     loop.train()
     last = {k: v[-1] for k, v in loop.epoch_history.items() if v}
     summary = {"test_accuracy": None, "epochs": loop.epoch, "engine": "torch",
