@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import visionblocks.classic.specs  # noqa: F401  (registers knn, svm, softmax)
-import visionblocks.generative.specs  # noqa: F401  (registers the GANs)
+import visionblocks.generative.gan_specs  # noqa: F401  (registers the GANs)
 import visionblocks.models.specs  # noqa: F401  (registers the networks)
 from visionblocks.classic.features import feature_functions
 from visionblocks.data.augment_grammar import parse_augment
