@@ -152,3 +152,12 @@ def test_grid_image_maps_minus_one_one_to_black_white():
     grid = grid_image(np.stack([-np.ones(784), np.ones(784)]), ncols=2)
     assert grid.shape == (28, 57)
     assert grid[0, 0] == 0 and grid[0, 56] == 1 and grid[0, 28] == 1  # the pad is white
+
+
+def test_smoothing_of_the_loss_plots():
+    from visionblocks.generative.gan_plots import plot_gan_losses, smooth
+
+    np.testing.assert_allclose(smooth(np.full(50, 2.0)), 2.0)  # debiased: no ramp from 0
+    assert smooth([1.0, 3.0], weight=0.0).tolist() == [1.0, 3.0]
+    fig = plot_gan_losses([1.0, 0.9, 0.8, 0.7], [0.5, 0.6], n_critic=2)
+    assert [line.get_label() for line in fig.axes[0].get_lines()][1::2] == ["D loss", "G loss"]

@@ -1,5 +1,8 @@
 """Figures of a GAN run: the D and G losses apart (per iteration, smoothed) and the
-sample-quality measures per epoch, written to ``RUN/plots/gan_*.png`` after every epoch."""
+sample-quality measures per epoch, written to ``RUN/plots/gan_*.png`` after every epoch.
+
+(Matplotlib only: importing ``visionblocks.report`` here would close an import cycle through
+``report.rundata`` -> ``runs`` -> ``config`` -> the GAN descriptions.)"""
 
 from __future__ import annotations
 
@@ -7,12 +10,29 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from visionblocks.report.plots import integer_x, new_axes, smooth
-
-__all__ = ["QUALITY_KEYS", "plot_gan_losses", "plot_gan_quality", "write_gan_plots"]
+__all__ = ["QUALITY_KEYS", "plot_gan_losses", "plot_gan_quality", "smooth", "write_gan_plots"]
 
 QUALITY_KEYS = ("precision", "recall", "density", "coverage")
+
+
+def _axes():
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def smooth(values, weight=None) -> np.ndarray:
+    """Debiased exponential moving average; ``weight`` None: about the last tenth of the
+    points."""
+    values = np.asarray(values, dtype=np.float64)
+    if weight is None:
+        weight = min(0.98, max(0.0, 1.0 - 10.0 / max(len(values), 1)))
+    out, avg = np.empty_like(values), 0.0
+    for i, v in enumerate(values):
+        avg = weight * avg + (1 - weight) * v
+        out[i] = avg / (1 - weight ** (i + 1)) if weight > 0 else v
+    return out
 
 
 def plot_gan_losses(d_history, g_history, n_critic=1) -> Figure:
@@ -23,7 +43,7 @@ def plot_gan_losses(d_history, g_history, n_critic=1) -> Figure:
         g_history: (T // n_critic,) the generator loss of every generator step.
         n_critic: D steps per G step (places the G points on the iteration axis).
     """
-    fig, ax = new_axes()
+    fig, ax = _axes()
     for name, values, step in (("D", d_history, 1), ("G", g_history, n_critic)):
         values = np.asarray(values, dtype=np.float64)
         if not len(values):
@@ -43,12 +63,12 @@ def plot_gan_quality(epoch_history) -> Figure | None:
     fd = epoch_history.get("fd")
     if not fd:
         return None
-    fig, ax = new_axes()
+    fig, ax = _axes()
     epochs = np.arange(1, len(fd) + 1)
     ax.plot(epochs, fd, "k-o", label="FD")
     ax.set_xlabel("epoch")
     ax.set_ylabel("Fréchet distance (own classifier)")
-    integer_x(ax)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     right = ax.twinx()
     for key in QUALITY_KEYS:
         if epoch_history.get(key):
