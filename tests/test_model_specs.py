@@ -101,7 +101,7 @@ def test_every_model_is_described_once_with_typed_options():
     assert set(MODELS) == {"twolayer", "fc", "threelayer", "convnet", "resnet", "knn", "svm",
                            "softmax", "vit", "captioning-rnn", "captioning-lstm",
                            "captioning-gru", "captioning-attention", "vae", "ae",
-                           "pixelcnn"}  # fmt: skip
+                           "pixelcnn", "gan", "lsgan", "dcgan", "wgan-gp", "cgan"}  # fmt: skip
     for name, spec in MODELS.items():
         assert spec.summary and spec.engines and spec.options, name
         # a runner trains in one pass, except a loop of its own: a whole run (captioning) or a

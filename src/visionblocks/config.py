@@ -21,6 +21,7 @@ from pathlib import Path
 
 import visionblocks.captioning.specs  # noqa: F401  (registers captioning-rnn, -lstm, -gru)
 import visionblocks.classic.specs  # noqa: F401  (registers knn, svm, softmax)
+import visionblocks.generative.gan_specs  # noqa: F401  (registers the GANs)
 import visionblocks.generative.specs  # noqa: F401  (registers vae, ae, pixelcnn)
 import visionblocks.models.specs  # noqa: F401  (registers the networks)
 import visionblocks.models.specs_vit  # noqa: F401  (registers vit)
@@ -118,6 +119,7 @@ GROUPS = {
     "linear": ("lr", "momentum", "lr_decay", "epochs", "batch_size", "search", "trials"),
     "classic": ("fit_on",),
     "torch": ("fit_on", *(k for k, o in SHARED.items() if o.group == "torch")),
+    "gan": ("lr", "epochs", "batch_size", "print_every"),
 }
 
 

@@ -22,9 +22,9 @@ from visionblocks.registry import Registry
 class Runner:
     """A model with its own training: ``train(cfg, data, run_dir) -> summary`` (with
     ``test_accuracy``) and ``evaluate(cfg, data, run_dir) -> test accuracy``. A ``resumable``
-    runner continues a run directory holding a checkpoint (``--resume``); the others refuse.
-    With ``whole_run`` the runner also loads its own data, makes the run directory and resumes:
-    ``train(cfg, resume) -> summary`` (captioning)."""
+    runner is called ``train(cfg, data, run_dir, resume=...)`` and takes ``--resume``; the
+    others refuse it. With ``whole_run`` the runner also loads its own data, makes the run
+    directory and resumes: ``train(cfg, resume) -> summary`` (captioning)."""
 
     train: Callable
     evaluate: Callable

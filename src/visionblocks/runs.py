@@ -134,7 +134,8 @@ def train_run(cfg: TrainConfig, resume: bool = False) -> dict:
     run_dir = prepare_run_dir(cfg, resume)
     start = time.perf_counter()
     if spec.runner:
-        summary = spec.runner.train(cfg, data, run_dir)
+        resumable = {"resume": resume} if spec.runner.resumable else {}
+        summary = spec.runner.train(cfg, data, run_dir, **resumable)
     else:
         solver = make_solver(cfg, model, data, run_dir, resume)
         solver.train()

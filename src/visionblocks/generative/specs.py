@@ -130,12 +130,11 @@ def _test_measures(cfg, trainer, data) -> dict:
     return {"test_recon": trainer.evaluate(x)["val_recon"]}
 
 
-def train_generative(cfg, data, run_dir):
-    """The runner's ``train``: trains (or, when ``run_dir`` holds a checkpoint, resumes: the
-    run directory was checked by ``--resume``), scores the test split once, returns the
-    summary."""
+def train_generative(cfg, data, run_dir, resume=False):
+    """The runner's ``train``: trains (or, with ``resume``, continues the run directory's
+    checkpoint, checked by ``--resume``), scores the test split once, returns the summary."""
     run_dir = Path(run_dir)
-    resume = (run_dir / "last.json").exists()  # only a --resume reaches an existing run
+    resume = resume and (run_dir / "last.json").exists()
     trainer = _trainer(cfg, data, run_dir, resume).train()
     test = _test_measures(cfg, trainer, data) if cfg.test else {}
     lines = [f"best validation {trainer.monitor} ({_UNITS[trainer.kind]}): "

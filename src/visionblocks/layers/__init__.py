@@ -74,3 +74,10 @@ from visionblocks.layers import (  # noqa: E402, F401
     entries_rnn,
     entries_vae,
 )
+
+# The GAN losses (issue 16): the pairs and their registry entries.
+# isort: split
+from visionblocks.layers import entries_gan, gan_losses  # noqa: E402, F401
+from visionblocks.layers.gan_losses import *  # noqa: E402, F403
+
+__all__ += gan_losses.__all__
