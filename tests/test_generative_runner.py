@@ -78,6 +78,10 @@ def test_a_digits_gan_run_with_a_classifier_and_resume(tmp_path):
     assert grid.shape[:2] == (2 * 29 - 1, 5 * 29 - 1)
     with pytest.raises(ConfigError, match="not a GAN run"):
         R.sample_gan_run(tmp_path / "clf")
+    from visionblocks.cli import main
+
+    assert main(["sample", str(run), "--n", "16", "--out", str(tmp_path / "s.png")]) == 0
+    assert imread(tmp_path / "s.png").shape[:2] == (2 * 29 - 1, 8 * 29 - 1)
 
 
 def test_options_that_do_not_apply_leave_nothing_behind(tmp_path):

@@ -58,6 +58,19 @@ def load_run(run_dir):
     return cfg, model.eval(), data
 
 
+def _is_gan_run(run_dir) -> bool:
+    """Whether ``run_dir``'s config names one of the GANs (they sample from their generator)."""
+    import json
+
+    from visionblocks.generative.gan_runner import GAN_MODELS
+
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return False  # load_run says what is missing
+    model = json.loads(path.read_text()).get("model")
+    return isinstance(model, dict) and model.get("name") in GAN_MODELS
+
+
 def _cmd_sample(args) -> int:
     import torch
 
@@ -65,6 +78,15 @@ def _cmd_sample(args) -> int:
 
     if args.n < 1:
         raise ConfigError(f"--n must be >= 1, got {args.n}")
+    if _is_gan_run(args.run_dir):
+        if args.latent_map is not None:
+            raise ConfigError("--latent-map: a GAN's noise is not a 2-d latent; drop the flag")
+        from visionblocks.generative.gan_runner import sample_gan_run
+
+        start = time.perf_counter()
+        out = sample_gan_run(args.run_dir, n=args.n, seed=args.seed, out=args.out)
+        print(f"wrote {out} ({args.n} images in {time.perf_counter() - start:.1f} s)")
+        return 0
     cfg, model, _ = load_run(args.run_dir)
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(args.seed)
