@@ -29,6 +29,7 @@ from visionblocks.generative.pixelcnn import PixelCNN, quantize
 from visionblocks.generative.vae import VAE, binarize, evaluate_bounds
 from visionblocks.torchkit import checkpoint as ckpt
 from visionblocks.torchkit.distributed import pick_device
+from visionblocks.torchkit.loop_state import TorchLoopState
 from visionblocks.torchkit.optim import make_optimizer
 from visionblocks.training import EpochLoop
 from visionblocks.training import state as S
@@ -49,7 +50,7 @@ def model_kind(model) -> str:
                     f"{type(model).__name__}")  # fmt: skip
 
 
-class LikelihoodTrainer(EpochLoop):
+class LikelihoodTrainer(TorchLoopState, EpochLoop):
     """Trains a generative model by maximum (approximate) likelihood; keeps the epoch with the
     lowest ``val_loss`` (nats per image for AE/VAE, bits per dimension for PixelCNN)."""
 
@@ -125,20 +126,6 @@ class LikelihoodTrainer(EpochLoop):
             self.X_train, self.X_val = quantize(self.X_train), quantize(self.X_val)
 
     # -------------------------------------------------------------------- the core's hooks
-    def model_state(self):
-        return ckpt.state_arrays(self.model.state_dict(), "params/")
-
-    def load_model_state(self, arrays):
-        ckpt.load_state(self.model, S.group(arrays, "params/"))
-
-    def train_state(self):
-        arrays, meta = ckpt.optimizer_state(self.optimizer)
-        return S.unflatten(arrays, {"optim": meta})
-
-    def load_train_state(self, state):
-        arrays, meta = S.flatten({"optim": state["optim"]})
-        ckpt.load_optimizer_state(self.optimizer, arrays, meta["optim"], self.device)
-
     def rank_state(self):
         return {"batches": S.generator_state(self.rng), "torch": ckpt.to_array(
             self.gen.get_state())}  # fmt: skip

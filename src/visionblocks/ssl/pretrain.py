@@ -25,6 +25,7 @@ from visionblocks.ssl.evaluate import KNN_K, KNN_TAU, encode, knn_accuracy
 from visionblocks.ssl.models import Encoder, MoCo, SimCLR, SimSiam
 from visionblocks.torchkit import checkpoint as ckpt
 from visionblocks.torchkit import distributed as D
+from visionblocks.torchkit.loop_state import TorchLoopState
 from visionblocks.torchkit.optim import make_lr_schedule, make_optimizer
 from visionblocks.training import EpochLoop
 from visionblocks.training import state as S
@@ -87,7 +88,7 @@ _OPTIONS = dict(
 )  # fmt: skip
 
 
-class Pretrainer(EpochLoop):
+class Pretrainer(TorchLoopState, EpochLoop):
     """Pretrains ``model`` (a ``build_method`` module) on unlabeled ``data["X_train"]``; labels
     are used only by the kNN monitor (a labelled memory bank scored on the validation split).
     """
@@ -160,20 +161,6 @@ class Pretrainer(EpochLoop):
         return self.model.encoder
 
     # -------------------------------------------------------------- the core's hooks
-    def model_state(self):
-        return ckpt.state_arrays(self.model.state_dict(), "params/")
-
-    def load_model_state(self, arrays):
-        ckpt.load_state(self.model, S.group(arrays, "params/"))
-
-    def train_state(self):
-        arrays, meta = ckpt.optimizer_state(self.optimizer)
-        return S.unflatten(arrays, {"optim": meta})
-
-    def load_train_state(self, state):
-        arrays, meta = S.flatten({"optim": state["optim"]})
-        ckpt.load_optimizer_state(self.optimizer, arrays, meta["optim"], self.device)
-
     def rank_state(self):
         return {"batches": S.generator_state(self.rng),
                 "augment": ckpt.to_array(self.aug_gen.get_state())}  # fmt: skip

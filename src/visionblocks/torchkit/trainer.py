@@ -30,6 +30,7 @@ from visionblocks.errors import ConfigError, ShapeError
 from visionblocks.torchkit import checkpoint as ckpt
 from visionblocks.torchkit import distributed as D
 from visionblocks.torchkit.augment import make_augment
+from visionblocks.torchkit.loop_state import TorchLoopState
 from visionblocks.torchkit.optim import make_lr_schedule, make_optimizer
 from visionblocks.training import EpochLoop
 from visionblocks.training import state as S
@@ -44,7 +45,7 @@ _OPTIONS = dict(
 )  # fmt: skip
 
 
-class Trainer(EpochLoop):
+class Trainer(TorchLoopState, EpochLoop):
     """Trains an ``nn.Module`` returning scores (N, C) on a data dict of NumPy arrays."""
 
     def __init__(self, model, data, **kwargs):
@@ -155,20 +156,6 @@ class Trainer(EpochLoop):
     images_per_sec_history = property(lambda self: self.history("images_per_sec"))
 
     # -------------------------------------------------------------- the core's hooks
-    def model_state(self):
-        return ckpt.state_arrays(self.model.state_dict(), "params/")
-
-    def load_model_state(self, arrays):
-        ckpt.load_state(self.model, S.group(arrays, "params/"))
-
-    def train_state(self):
-        arrays, meta = ckpt.optimizer_state(self.optimizer)
-        return S.unflatten(arrays, {"optim": meta})
-
-    def load_train_state(self, state):
-        arrays, meta = S.flatten({"optim": state["optim"]})
-        ckpt.load_optimizer_state(self.optimizer, arrays, meta["optim"], self.device)
-
     def rank_state(self):
         """This process's generators; inside ``train()`` the torch ones are our fork's."""
         torch_cpu, cuda = self.torch_rng, self.cuda_rng
