@@ -80,7 +80,8 @@ def test_unknown_arch_option_is_an_error_in_both_layouts(tmp_path, capsys):
         (["--fit-on", "train+val"], "option 'fit_on' is not an option of model 'fc' on the "
          "NumPy engine; it is taken by: --engine torch, knn, svm, softmax"),
         (["--update-rule", "adamw"], "option update_rule: 'adamw' needs --engine torch"),
-        (["--model", "resnet"], "model 'resnet' runs on the torch engine only"),
+        (["--model", "resnet", "--engine", "numpy"], "model 'resnet' runs on the torch engine "
+         "only, not on --engine numpy"),
         (["--model", "knn", "--engine", "torch"], "model 'knn' runs on the numpy engine only"),
         (["--learning-rate", "0.1"], "unknown option(s) --learning-rate"),
         (["--model", "knn", "--activation", "elu"], "option 'activation' is not an option of "
@@ -217,3 +218,13 @@ def test_resume_names_a_changed_model_option(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--resume cannot change hidden_dims ([8] -> [16])" in err  # the option, not the table
     assert main(["train", "--out", str(out), "--resume", "--epochs", "2"]) == 0
+
+
+@pytest.mark.parametrize("model, engine", [("resnet", "torch"), ("vae", "torch"), ("vit", "torch"),
+                                           ("knn", "numpy"), ("convnet", "numpy")])  # fmt: skip
+def test_a_model_of_one_engine_takes_it_without_engine_and_records_it(model, engine):
+    cfg = config_from_dict({"model": model})
+    assert cfg.engine == engine
+    assert cfg.to_dict()["engine"] == engine  # the saved run config names its engine
+    assert config_from_dict(cfg.to_dict()).engine == engine
+    assert ("engine" in cfg.given) == (model != "convnet")  # one engine: as if given

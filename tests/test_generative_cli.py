@@ -70,7 +70,7 @@ def test_pixelcnn_and_ae_train_from_the_cli(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["--model", "vae"], "runs on the torch engine only"),
+    (["--model", "vae", "--engine", "numpy"], "runs on the torch engine only"),
     (["--model", "vae", "--engine", "torch", "--update-rule", "sgd"], "update_rule is not used"),
     (["--model", "vae", "--engine", "torch", "--preprocess", "mean"], "preprocess is not used"),
 ])  # fmt: skip

@@ -53,7 +53,7 @@ SHARED = options_by_name([
     # run and data: every model, both engines
     O("model", "str", "fc", "model name (visionblocks models lists them)", group="run"),
     O("engine", "str", "numpy", "numpy (default) or torch (the PyTorch engine; also under "
-      "torchrun)", choices=ENGINES, group="run"),
+      "torchrun); a model of one engine takes that one by default", choices=ENGINES, group="run"),
     O("data", "str", "digits", "data set: digits, fashion-mnist, mnist, cifar10", group="run"),
     O("data_dir", "str", None, "folder holding the data set files", optional=True, group="run"),
     O("num_val", "int", None, "validation examples drawn from the training set",
@@ -246,6 +246,9 @@ def config_from_dict(values: dict, cli: dict | None = None) -> TrainConfig:
         on = " for the torch engine" if engine == "torch" else ""
         raise ConfigError(f"unknown model {name!r}{on}; choose from {', '.join(MODELS.names())}")
     spec = MODELS[name]
+    if "engine" not in merged and len(spec.engines) == 1:
+        engine = spec.engines[0]  # a model of one engine needs no --engine (saved as given)
+        merged["engine"] = values["engine"] = engine
     if engine not in spec.engines:
         raise ConfigError(f"model {name!r} runs on the {' and '.join(spec.engines)} engine "
                           f"only, not on --engine {engine}")  # fmt: skip
