@@ -165,6 +165,42 @@ class Residual:
             raise ConfigError("Residual body must contain at least one layer")
 
 
+@dataclass(frozen=True)
+class Tokens:
+    """A (E, h, w) patch map -> (T, E) tokens, T = h * w (+ 1 with a class token); a learned
+    class token (E params) and learned position embeddings (T * E params) when asked for."""
+
+    cls_token: bool = True
+    pos_embed: bool = True
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class SelfAttention:
+    """Multi-head self-attention over (T, E) tokens: Q, K, V and output projections with
+    biases (4E^2 + 4E params); MACs 4 T E^2 for the projections + 2 T^2 E for the scores
+    and the weighted sum."""
+
+    num_heads: int
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class TokenLinear:
+    """The same affine map applied to every token: (T, E) -> (T, F), E F + F params."""
+
+    out_features: int
+    bias: bool = True
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class ClassToken:
+    """(T, E) -> (E,): the first (class) token, read by the classifier head."""
+
+    name: str = ""
+
+
 LAYER_TYPES = (
     Conv2d,
     Linear,
@@ -179,4 +215,8 @@ LAYER_TYPES = (
     Flatten,
     Dropout,
     Residual,
+    Tokens,
+    SelfAttention,
+    TokenLinear,
+    ClassToken,
 )

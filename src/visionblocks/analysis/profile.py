@@ -223,7 +223,9 @@ def _apply(layer, state: _State, name: str):
     if isinstance(layer, L.Norm):
         if layer.kind not in NORM_KINDS:
             raise ConfigError(f"{name}: Norm kind must be one of {NORM_KINDS}, got {layer.kind!r}")
-        return state, 2 * state.shape[0], 0, True
+        return state, 2 * state.shape[-1 if len(state.shape) == 2 else 0], 0, True  # (T, E): E
+    if isinstance(layer, (L.Tokens, L.SelfAttention, L.TokenLinear, L.ClassToken)):
+        return _apply_tokens(layer, state, name)
     if isinstance(layer, (L.ReLU, L.Tanh)):
         return state, 0, 0, not layer.inplace
     if isinstance(layer, L.Activation):
@@ -240,6 +242,34 @@ def _apply(layer, state: _State, name: str):
             raise ConfigError(f"{name}: dropout p must lie in [0, 1), got {layer.p}")
         return state, 0, 0, True
     raise TypeError(f"{name}: unsupported layer {type(layer).__name__}")  # pragma: no cover
+
+
+def _tokens_of(state: _State, name: str, kind: str):
+    if len(state.shape) != 2:
+        raise ShapeError(f"{name}: {kind} needs (T, E) tokens, got shape {state.shape}")
+    return state.shape
+
+
+def _apply_tokens(layer, state: _State, name: str):
+    """The Transformer token layers: (new state, params, macs, stores its output)."""
+    if isinstance(layer, L.Tokens):
+        e, h, w = _spatial(state, name, "Tokens")
+        t = h * w + (1 if layer.cls_token else 0)
+        params = (e if layer.cls_token else 0) + (t * e if layer.pos_embed else 0)
+        whole = _whole_map(state)  # every token may attend to every patch after this
+        return _State((t, e), whole.rf, whole.jump), params, 0, True
+    t, e = _tokens_of(state, name, type(layer).__name__)
+    if isinstance(layer, L.SelfAttention):
+        if not isinstance(layer.num_heads, int) or layer.num_heads < 1 or e % layer.num_heads:
+            raise ConfigError(f"{name}: num_heads={layer.num_heads} must divide the width {e}")
+        return state, 4 * e * e + 4 * e, 4 * t * e * e + 2 * t * t * e, True
+    if isinstance(layer, L.TokenLinear):
+        f = layer.out_features
+        if not isinstance(f, int) or f < 1:
+            raise ConfigError(f"{name}: out_features must be a positive integer")
+        params = e * f + (f if layer.bias else 0)
+        return _State((t, f), state.rf, state.jump), params, t * e * f, True
+    return _State((e,), state.rf, state.jump), 0, 0, False  # ClassToken: a view
 
 
 def analyze(layers, input_shape) -> ModelProfile:

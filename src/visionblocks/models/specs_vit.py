@@ -3,6 +3,7 @@ constructor keywords of ``visionblocks.torchkit.models_vit.VisionTransformer``."
 
 from __future__ import annotations
 
+from visionblocks.analysis import layers as L
 from visionblocks.errors import ConfigError
 from visionblocks.model_registry import ModelSpec, register
 from visionblocks.options import Option
@@ -14,6 +15,22 @@ def _vit_kwargs(o, shape, num_classes, seed):
         embed_dim=o["embed_dim"], depth=o["depth"], num_heads=o["num_heads"],
         mlp_ratio=o["mlp_ratio"], dropout=o["dropout"], seed=seed,
     )  # fmt: skip
+
+
+def _vit_profile(o, shape, num_classes):
+    """The ViT as analysis layers (``visionblocks analyze``): patch embedding, tokens, the
+    pre-norm encoder layers (attention and feed-forward residual branches), the class token."""
+    e, p = o["embed_dim"], o["patch_size"]
+    layers = [L.Conv2d(e, p, p, name="patch_embed"), L.Tokens(name="tokens")]
+    for i in range(o["depth"]):
+        layers += [
+            L.Residual([L.Norm("layer"), L.SelfAttention(o["num_heads"])],
+                       name=f"layer{i + 1}_attn"),
+            L.Residual([L.Norm("layer"), L.TokenLinear(int(e * o["mlp_ratio"])),
+                        L.Activation("gelu"), L.TokenLinear(e)], name=f"layer{i + 1}_ffn"),
+        ]  # fmt: skip
+    head = [L.Norm("layer", name="norm"), L.ClassToken(), L.Linear(num_classes, name="head")]
+    return layers + head
 
 
 def _vit_check(o, given):
@@ -40,4 +57,5 @@ VIT = register(ModelSpec(
     kwargs=_vit_kwargs,
     twin="visionblocks.torchkit.models_vit:VisionTransformer",
     check=_vit_check,
+    profile=_vit_profile,
 ))  # fmt: skip
