@@ -32,7 +32,7 @@ def test_the_gan_models_are_torch_runs_with_their_networks():
         cfg = config_from_dict({"engine": "torch", "model": {"name": name}})
         assert cfg.model_options["noise_dim"] == 96
     with pytest.raises(ConfigError, match="torch engine only"):
-        config_from_dict({"model": "dcgan"})
+        config_from_dict({"model": "dcgan", "engine": "numpy"})
     with pytest.raises(ConfigError, match="momentum"):
         config_from_dict({"engine": "torch", "model": "gan", "momentum": 0.9})
     d, g = R.build_networks("dcgan", 4, 8, seed=0)
@@ -69,7 +69,12 @@ def test_a_digits_gan_run_with_a_classifier_and_resume(tmp_path):
     cfg.epochs = 2
     summary = train_run(cfg, resume=True)
     assert summary["epochs"] == 2
-    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    fds = [json.loads(line)["fd"] for line in lines]  # the kept epoch: lowest validation FD
+    assert summary["kept_epoch"] == 1 + int(np.argmin(fds))
+    assert summary["test"]["fd"] > summary["test_real_vs_real"]["fd"] >= 0  # scored on test
+    assert summary["test"]["fd"] != pytest.approx(min(fds))  # other images, other samples
     with pytest.raises(ConfigError, match="no test accuracy"):
         evaluate_run(run)
     from matplotlib.image import imread

@@ -76,7 +76,9 @@ class GANLoop(EpochLoop):
     estimate and the penalty). With ``quality`` the record also holds ``quality(samples)``.
     """
 
-    monitor, higher_is_better = None, False  # no validation score: the last epoch is kept
+    # No validation score: the last epoch is kept; with ``quality`` the epoch of the lowest
+    # validation FD is (set per instance in __init__).
+    monitor, higher_is_better = None, False
     checkpoint_meta = {"engine": "torch"}
 
     def __init__(self, D, G_net, X, y=None, *, loss="gan", noise_dim=96, batch_size=128,
@@ -98,8 +100,9 @@ class GANLoop(EpochLoop):
         lambda_gp: the gradient-penalty weight (wgan-gp only).
         sample_every: write a sample grid every this many iterations (0: only per epoch).
         num_samples: images in each grid (a fixed noise batch, so grids compare over time).
-        quality: None or ``quality(samples) -> dict`` of floats, called after each epoch on
-            ``quality_samples`` generated images (M, 784) in [0, 1]; added to the record.
+        quality: None or ``quality(samples) -> dict`` of floats (with ``fd``), called after
+            each epoch on ``quality_samples`` generated images (M, 784) in [0, 1]; added to
+            the record, and the epoch of the lowest ``fd`` is the one kept (``best``).
         device: where to train ('cpu', 'cuda', ...).
         explode_factor: the divergence stop (a GAN's losses swing more than a classifier's).
         **loop: the core's options (out_dir, resume, verbose, print_every, keep, hooks).
@@ -115,6 +118,8 @@ class GANLoop(EpochLoop):
         self.loss_name, self.noise_dim, self.batch_size = loss, int(noise_dim), int(batch_size)
         self.n_critic, self.lambda_gp, self.sample_every = int(n_critic), lambda_gp, sample_every
         self.quality, self.quality_samples, self.seed = quality, int(quality_samples), seed
+        if quality is not None:
+            self.monitor = "fd"  # the kept generator: lowest FD of samples vs validation images
         self.device = torch.device(device)
         self.X, self.y = self._check_data(X, y)
         if len(self.X) < self.batch_size:

@@ -119,20 +119,44 @@ def train_gan(cfg, data, run_dir, resume=False) -> dict:
                    hooks=(write_gan_plots,))  # fmt: skip
     loop.train()
     last = {k: v[-1] for k, v in loop.epoch_history.items() if v}
+    test = _test_quality(loop, classifier, data, o["quality_samples"], cfg.seed)
     summary = {"test_accuracy": None, "epochs": loop.epoch, "engine": "torch",
                "device": str(device), "loss": loss, "n_critic": n_critic,
                "num_params_D": int(sum(p.numel() for p in D.parameters())),
                "num_params_G": int(sum(p.numel() for p in Gen.parameters())),
                "final": last, "classifier": classifier.name if classifier else None,
-               "real_vs_real": real_vs_real,
+               "real_vs_real": real_vs_real, "kept_epoch": loop.best_epoch, **test,
                "samples": str(run_dir / "samples"),
                "gan_seconds": round(time.perf_counter() - start, 2)}  # fmt: skip
     if "fd" in last:
         print(f"samples: FD {last['fd']:.3f} (real vs real {real_vs_real['fd']:.3f}); "
               f"precision {last['precision']:.3f}, recall {last['recall']:.3f}, "
               f"density {last['density']:.3f}, coverage {last['coverage']:.3f}")  # fmt: skip
+    if test:
+        t, r = test["test"], test["test_real_vs_real"]
+        print(f"kept generator (epoch {loop.best_epoch}, lowest validation FD) on the test "
+              f"split: FD {t['fd']:.3f} (real vs real {r['fd']:.3f}); precision "
+              f"{t['precision']:.3f}, recall {t['recall']:.3f}")  # fmt: skip
     print(f"sample grids: {run_dir / 'samples'}")
     return summary
+
+
+def _test_quality(loop, classifier, data, n, seed) -> dict:
+    """The kept generator judged once against ``n`` test images (fresh samples: another noise
+    seed than the per-epoch ones), beside real training images vs the same test images: the
+    figures to report, as the epoch was chosen on validation FD. {} without a classifier."""
+    X_test = data.get("X_test")
+    if classifier is None or X_test is None or len(X_test) < 10:
+        return {}
+    # loop.train() ends with the kept (best) epoch's weights loaded
+    fake = from_gan_images(loop.sample(n, seed=seed + 3), classifier.input_shape)
+    rng = np.random.default_rng(seed + 4)
+    ref = X_test[rng.permutation(len(X_test))[:n]]
+    train_ref = data["X_train"][rng.permutation(len(data["X_train"]))[: len(ref)]]
+    judge = dict(classify=classifier.probabilities)
+    return {"test": sample_quality(classifier.features, ref, fake, **judge),
+            "test_real_vs_real": sample_quality(classifier.features, ref, train_ref,
+                                                **judge)}  # fmt: skip
 
 
 def evaluate_gan(cfg, data, run_dir):
@@ -143,8 +167,9 @@ def evaluate_gan(cfg, data, run_dir):
 
 
 def sample_gan_run(run_dir, n=64, seed=0, out=None, ncols=8) -> Path:
-    """Writes a grid of ``n`` samples of a GAN run's kept generator (its ``best`` checkpoint,
-    which a GAN run keeps as its last epoch) to ``out`` (default ``RUN/samples/sample.png``).
+    """Writes a grid of ``n`` samples of a GAN run's kept generator (its ``best`` checkpoint:
+    the epoch of the lowest validation FD with a classifier, else the last) to ``out``
+    (default ``RUN/samples/sample.png``).
 
     Returns:
         the PNG's path.
