@@ -78,7 +78,12 @@ def _cmd_caption(args) -> int:
     if not cfg.model.startswith("captioning-"):
         raise ConfigError(f"{args.run_dir} is a {cfg.model!r} run, not a captioner's")
     data, _ = load_caption_data(cfg)
-    model = load_best_captioner(args.run_dir, cfg, data)
+    if cfg.engine == "torch":  # torch is imported only for a torch run
+        from visionblocks.captioning.torch_runner import load_best_torch_captioner
+
+        model = load_best_torch_captioner(args.run_dir, cfg, data)
+    else:
+        model = load_best_captioner(args.run_dir, cfg, data)
     opts = cfg.model_options
     decode = args.decode or opts["decode"]
     beam = args.beam_size or opts["beam_size"]
