@@ -100,7 +100,8 @@ def test_resnet_profile_matches_the_torch_model(options):
 def test_every_model_is_described_once_with_typed_options():
     assert set(MODELS) == {"twolayer", "fc", "threelayer", "convnet", "resnet", "knn", "svm",
                            "softmax", "vit", "captioning-rnn", "captioning-lstm",
-                           "captioning-gru", "captioning-attention", "vae", "ae",
+                           "captioning-gru", "captioning-attention", "captioning-transformer",
+                           "captioning-transformer-grid", "vae", "ae",
                            "pixelcnn", "gan", "lsgan", "dcgan", "wgan-gp", "cgan"}  # fmt: skip
     for name, spec in MODELS.items():
         assert spec.summary and spec.engines and spec.options, name
