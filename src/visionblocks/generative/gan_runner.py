@@ -132,7 +132,29 @@ def train_gan(cfg, data, run_dir, resume=False) -> dict:
               f"precision {last['precision']:.3f}, recall {last['recall']:.3f}, "
               f"density {last['density']:.3f}, coverage {last['coverage']:.3f}")  # fmt: skip
     print(f"sample grids: {run_dir / 'samples'}")
+    summary["report_lines"] = gan_report_lines(summary)
     return summary
+
+
+def gan_report_lines(summary) -> list[str]:
+    """What a GAN run measured, one line each: last epoch's losses and, with a classifier,
+    its sample quality beside real-vs-real (a GAN has no test accuracy)."""
+    last = summary.get("final") or {}
+    lines = [f"GAN ({summary['loss']} loss, n_critic {summary['n_critic']}), "
+             f"{summary['epochs']} epochs"]  # fmt: skip
+    losses = [f"{k} {last[k]:.4f}" for k in ("d_loss", "g_loss", "wasserstein")
+              if last.get(k) is not None]  # fmt: skip
+    if losses:
+        lines.append("last epoch: " + ", ".join(losses))
+    if "fd" in last:
+        rvr = summary.get("real_vs_real") or {}
+        ref = f" (real vs real {rvr['fd']:.3f})" if "fd" in rvr else ""
+        lines.append(f"sample quality ({summary['classifier']}): FD {last['fd']:.3f}{ref}, "
+                     f"precision {last['precision']:.3f}, recall {last['recall']:.3f}")  # fmt: skip
+    else:
+        lines.append("sample quality: not measured (no --classifier run)")
+    lines.append(f"sample grids: {summary['samples']}")
+    return lines
 
 
 def evaluate_gan(cfg, data, run_dir):
