@@ -59,6 +59,8 @@ def test_a_digits_gan_run_with_a_classifier_and_resume(tmp_path):
     summary = train_run(cfg)
     assert summary["num_params_D"] == 267_009 and summary["classifier"] == str(tmp_path / "clf")
     assert summary["real_vs_real"]["fd"] < summary["final"]["fd"]
+    assert any(line.startswith("sample quality (") and "FD" in line
+               for line in summary["report_lines"])  # fmt: skip
     run = tmp_path / "gan"
     assert {p.name for p in (run / "plots").iterdir()} == {"gan_losses.png", "gan_quality.png"}
     names = sorted(p.name for p in (run / "samples").iterdir())
@@ -101,3 +103,20 @@ def test_options_that_do_not_apply_leave_nothing_behind(tmp_path):
     with pytest.raises(ConfigError, match="not a run directory"):
         train_run(cfg)
     assert not (tmp_path / "gan").exists()
+
+
+def test_gan_report_lines_say_what_the_run_measured():
+    summary = {"loss": "wgan-gp", "n_critic": 5, "epochs": 3, "classifier": "runs/clf",
+               "samples": "runs/gan/samples", "real_vs_real": {"fd": 0.5},
+               "final": {"d_loss": -1.25, "g_loss": 2.0, "wasserstein": 1.5, "fd": 4.25,
+                         "precision": 0.75, "recall": 0.5}}  # fmt: skip
+    lines = R.gan_report_lines(summary)
+    assert lines[0] == "GAN (wgan-gp loss, n_critic 5), 3 epochs"
+    assert lines[1] == "last epoch: d_loss -1.2500, g_loss 2.0000, wasserstein 1.5000"
+    assert lines[2] == ("sample quality (runs/clf): FD 4.250 (real vs real 0.500), "
+                        "precision 0.750, recall 0.500")  # fmt: skip
+    summary["final"] = {"d_loss": 0.5, "g_loss": None}
+    lines = R.gan_report_lines(summary)
+    assert "last epoch: d_loss 0.5000" in lines
+    assert "sample quality: not measured (no --classifier run)" in lines
+    assert not any("accuracy" in line for line in lines)

@@ -128,16 +128,7 @@ def train_gan(cfg, data, run_dir, resume=False) -> dict:
                "real_vs_real": real_vs_real, "kept_epoch": loop.best_epoch, **test,
                "samples": str(run_dir / "samples"),
                "gan_seconds": round(time.perf_counter() - start, 2)}  # fmt: skip
-    if "fd" in last:
-        print(f"samples: FD {last['fd']:.3f} (real vs real {real_vs_real['fd']:.3f}); "
-              f"precision {last['precision']:.3f}, recall {last['recall']:.3f}, "
-              f"density {last['density']:.3f}, coverage {last['coverage']:.3f}")  # fmt: skip
-    if test:
-        t, r = test["test"], test["test_real_vs_real"]
-        print(f"kept generator (epoch {loop.best_epoch}, lowest validation FD) on the test "
-              f"split: FD {t['fd']:.3f} (real vs real {r['fd']:.3f}); precision "
-              f"{t['precision']:.3f}, recall {t['recall']:.3f}")  # fmt: skip
-    print(f"sample grids: {run_dir / 'samples'}")
+    summary["report_lines"] = gan_report_lines(summary)
     return summary
 
 
@@ -157,6 +148,32 @@ def _test_quality(loop, classifier, data, n, seed) -> dict:
     return {"test": sample_quality(classifier.features, ref, fake, **judge),
             "test_real_vs_real": sample_quality(classifier.features, ref, train_ref,
                                                 **judge)}  # fmt: skip
+
+
+def gan_report_lines(summary) -> list[str]:
+    """What a GAN run measured, one line each: last epoch's losses and, with a classifier,
+    its sample quality beside real-vs-real (a GAN has no test accuracy)."""
+    last = summary.get("final") or {}
+    lines = [f"GAN ({summary['loss']} loss, n_critic {summary['n_critic']}), "
+             f"{summary['epochs']} epochs"]  # fmt: skip
+    losses = [f"{k} {last[k]:.4f}" for k in ("d_loss", "g_loss", "wasserstein")
+              if last.get(k) is not None]  # fmt: skip
+    if losses:
+        lines.append("last epoch: " + ", ".join(losses))
+    if "fd" in last:
+        rvr = summary.get("real_vs_real") or {}
+        ref = f" (real vs real {rvr['fd']:.3f})" if "fd" in rvr else ""
+        lines.append(f"sample quality ({summary['classifier']}): FD {last['fd']:.3f}{ref}, "
+                     f"precision {last['precision']:.3f}, recall {last['recall']:.3f}")  # fmt: skip
+    else:
+        lines.append("sample quality: not measured (no --classifier run)")
+    if summary.get("test"):
+        t, r = summary["test"], summary["test_real_vs_real"]
+        lines.append(f"kept generator (epoch {summary['kept_epoch']}, lowest validation FD) on "
+                     f"the test split: FD {t['fd']:.3f} (real vs real {r['fd']:.3f}), precision "
+                     f"{t['precision']:.3f}, recall {t['recall']:.3f}")  # fmt: skip
+    lines.append(f"sample grids: {summary['samples']}")
+    return lines
 
 
 def evaluate_gan(cfg, data, run_dir):
