@@ -14,6 +14,12 @@ Features (``--features``): ``cnn`` (default): the frozen CNN encoder of ``captio
 for RNN/GRU/LSTM, its 64 x 8 x 8 last conv map for the attention LSTM. ``pixels``: 4x4-pooled
 pixels (192-d) and the 8x8 grid of 4x4 cells (48-d each).
 
+The torch Transformer captioners (``--models Transformer,"grid Transformer"``; the course's
+CaptioningTransformer with the image as one memory token, and the grid variant cross-attending
+over the 64 x 8 x 8 map): wordvec 64, 4 heads, 2 layers, FFN 256, dropout 0.1, Adam 1e-3 (the
+course's), the course's loss averaged over all N*T positions; the rest as the LSTMs
+(``TorchCaptioningSolver``).
+
     cd benchmarks && flock /tmp/visionblocks-cpu.lock ../.venv/bin/python bench_captioning.py \\
         --seeds 0,1,2 --json captioning.json
 """
@@ -25,6 +31,7 @@ import json
 import time
 
 import numpy as np
+import torch
 from fairness import env_line, environment, fmt_load, loadavg
 
 from visionblocks.captioning.attention import AttentionCaptioner
@@ -32,11 +39,29 @@ from visionblocks.captioning.encoder import attribute_targets, train_encoder
 from visionblocks.captioning.rnn import CaptioningRNN
 from visionblocks.captioning.solver import CaptioningSolver
 from visionblocks.captioning.synthetic import make_caption_dataset, to_captioning_data
+from visionblocks.captioning.torch_solver import TorchCaptioningSolver
+from visionblocks.captioning.transformer import CaptioningTransformer, GridCaptioningTransformer
 
 MODELS = (("blind LSTM", "lstm", "none"), ("RNN", "rnn", "vec"), ("GRU", "gru", "vec"),
-          ("LSTM", "lstm", "vec"), ("attention LSTM", "attention", "map"))  # fmt: skip
+          ("LSTM", "lstm", "vec"), ("attention LSTM", "attention", "map"),
+          ("Transformer", "transformer", "vec"),
+          ("grid Transformer", "transformer-grid", "map"))  # fmt: skip
 KINDS = {"cnn": {"vec": "cnn", "map": "cnn-grid", "none": "none"},
          "pixels": {"vec": "pixels", "map": "grid", "none": "none"}}  # fmt: skip
+
+
+def _transformer(cell, data, args, seed):
+    """The torch Transformer captioner (one memory token, or the grid of the CNN's map)."""
+    feats = data["train_features"]
+    kw = dict(num_heads=4, num_layers=2, max_length=max(20, data["train_captions"].shape[1]),
+              dim_feedforward=args.transformer_ffn, dropout=args.transformer_dropout)  # fmt: skip
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if cell == "transformer-grid":
+            grid = feats.shape[2:]
+            return GridCaptioningTransformer(data["word_to_idx"], feats.shape[1],
+                                             args.wordvec_dim, grid_size=grid, **kw)  # fmt: skip
+        return CaptioningTransformer(data["word_to_idx"], feats.shape[1], args.wordvec_dim, **kw)
 
 
 def main() -> None:
@@ -53,6 +78,10 @@ def main() -> None:
     p.add_argument("--attention-reg", type=float, default=1.0)
     p.add_argument("--attention-dim", type=int, default=None, help="default: hidden dim")
     p.add_argument("--models", default="blind LSTM,RNN,GRU,LSTM,attention LSTM")
+    p.add_argument("--transformer-lr", type=float, default=1e-3, help="Adam lr of the torch "
+                   "Transformer captioners (the course's 1e-3)")  # fmt: skip
+    p.add_argument("--transformer-ffn", type=int, default=256)
+    p.add_argument("--transformer-dropout", type=float, default=0.1)
     p.add_argument("--json", default=None, help="write every run's scores here")
     args = p.parse_args()
     wanted = args.models.split(",")
@@ -76,7 +105,9 @@ def main() -> None:
         data = to_captioning_data(ds, features=KINDS[args.features][role], encoder=encoder)
         for seed in seeds:
             dims = dict(wordvec_dim=args.wordvec_dim, hidden_dim=args.hidden_dim, seed=seed)
-            if cell == "attention":
+            if cell.startswith("transformer"):
+                model = _transformer(cell, data, args, seed)
+            elif cell == "attention":
                 model = AttentionCaptioner(
                     data["word_to_idx"], data["train_features"].shape[1:],
                     attention_dim=args.attention_dim or args.hidden_dim,
@@ -86,11 +117,15 @@ def main() -> None:
                 model = CaptioningRNN(data["word_to_idx"], data["train_features"].shape[1],
                                       cell_type=cell, **dims)  # fmt: skip
             load0, t0 = loadavg(), time.perf_counter()
-            solver = CaptioningSolver(model, data, update_rule="adam",
-                                      optim_config={"learning_rate": args.lr}, lr_decay=0.95,
-                                      batch_size=100, num_epochs=args.epochs, grad_clip=5.0,
-                                      max_length=20, num_val_samples=None, seed=seed,
-                                      verbose=False, print_every=0)  # fmt: skip
+            common = dict(lr_decay=0.95, batch_size=100, num_epochs=args.epochs, grad_clip=5.0,
+                          max_length=20, num_val_samples=None, seed=seed, verbose=False,
+                          print_every=0)  # fmt: skip
+            if cell.startswith("transformer"):
+                solver = TorchCaptioningSolver(model, data, lr=args.transformer_lr, **common)
+            else:
+                adam = {"learning_rate": args.lr}
+                solver = CaptioningSolver(model, data, update_rule="adam", optim_config=adam,
+                                          **common)  # fmt: skip
             solver.train()
             seconds = time.perf_counter() - t0
             run = {"model": name, "seed": seed, "kept_epoch": solver.best_epoch,
