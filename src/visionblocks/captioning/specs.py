@@ -15,7 +15,6 @@ from visionblocks.model_registry import ModelSpec, Runner, register
 from visionblocks.options import Option
 
 
-
 def _train_run(cfg, resume=False):
     """The NumPy engine's run (``captioning.runner``) or, with ``--engine torch``, the torch
     engine's (``captioning.torch_runner``, imported only then)."""
