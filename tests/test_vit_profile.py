@@ -38,7 +38,7 @@ def test_token_layers_count_params_and_macs_by_their_formulas():
     assert tokens.output_shape == (t, e) and tokens.params == e + t * e
     assert attn.params == 4 * e * e + 4 * e and attn.macs == 4 * t * e * e + 2 * t * t * e
     assert lin.output_shape == (t, f) and lin.params == e * f + f and lin.macs == t * e * f
-    assert tokens.receptive_field == (8, 8)  # every token may see the whole image after the first attention
+    assert tokens.receptive_field == (8, 8)  # after one attention a token may see every pixel
 
 
 def test_token_layers_refuse_the_wrong_input():

@@ -55,8 +55,9 @@ _OPTIONS = dict(
 
 def caption_loss(model, features, captions):
     """The teacher-forced loss of a torch captioner on (N, D) or (N, C, H, W) ``features`` and
-    (N, T) integer ``captions`` (array or tensor), as a scalar tensor: the model's own ``loss`` or, for a
-    ``CaptioningTransformer``, the course's loss over ``captions[:, :-1] -> captions[:, 1:]``."""
+    (N, T) integer ``captions`` (array or tensor), as a scalar tensor: the model's own ``loss``
+    or, for a ``CaptioningTransformer``, the course's loss over ``captions[:, :-1] ->
+    captions[:, 1:]``."""
     if isinstance(model, CaptioningTransformer):
         captions = torch.as_tensor(captions, dtype=torch.long, device=features.device)
         captions_in, captions_out = captions[:, :-1], captions[:, 1:]  # (N, T-1) each
@@ -295,8 +296,8 @@ class TorchCaptioningSolver(TorchLoopState, EpochLoop):
         if self._grad_norms:
             record["grad_norm"] = float(np.mean(self._grad_norms))
             self._grad_norms = []
-        record["captions_per_sec"] = round(len(losses) * self.batch_size / max(train_seconds,
-                                                                               1e-9), 1)  # fmt: skip
+        seconds = max(train_seconds, 1e-9)
+        record["captions_per_sec"] = round(len(losses) * self.batch_size / seconds, 1)
         if self._val_images is not None:
             record.update({f"val_{k}": v for k, v in self.check_bleu().items()})
         return record
