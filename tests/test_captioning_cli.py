@@ -35,7 +35,7 @@ def _train(caption_set, out, *extra, model="captioning-gru"):
 def test_the_three_captioners_are_registered():
     for cell in ("rnn", "lstm", "gru"):
         spec = MODELS[f"captioning-{cell}"]
-        assert spec.runner.whole_run and spec.engines == ("numpy",)
+        assert spec.runner.whole_run and spec.engines == ("numpy", "torch")
     assert "forget_bias" in MODELS["captioning-lstm"].option_map
     assert "forget_bias" not in MODELS["captioning-gru"].option_map
 
