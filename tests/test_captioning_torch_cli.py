@@ -99,7 +99,7 @@ def test_transformer_runs_train_and_caption_with_greedy_and_beam(caption_set, tm
 
 def test_options_a_torch_captioner_does_not_take_are_one_line_errors(caption_set, tmp_path,
                                                                       capsys):  # fmt: skip
-    assert cli.main(["train", "--model", "captioning-transformer", "--data",
+    assert cli.main(["train", "--model", "captioning-transformer", "--engine", "numpy", "--data",
                      f"captions:{caption_set}", "--out", str(tmp_path / "a")]) == 2  # fmt: skip
     assert "torch engine only" in capsys.readouterr().err
     assert _train(caption_set, tmp_path / "b", "captioning-lstm", "--bf16", "true") == 2
