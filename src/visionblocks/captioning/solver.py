@@ -81,7 +81,73 @@ def score_captions(sampled, refs, idx_to_word) -> dict:
     return scores
 
 
-class CaptioningSolver(EpochLoop):
+class CaptioningSolverParts:
+    """What both captioning solvers (this NumPy one and ``torch_solver.TorchCaptioningSolver``)
+    share, engine-neutral: the validation subset, the minibatches, free-running BLEU, the
+    course's names and the epoch line. A solver sets ``data``, ``batch_size``, ``rng``,
+    ``seed``, ``num_val_samples``, ``idx_to_word``, ``val_decode``, ``beam_size``,
+    ``max_length``, ``_val_images``/``_val_refs``, and gives ``_decoder()`` (what decodes)."""
+
+    def _validation_set(self):
+        if "val_captions" not in self.data or len(self.data["val_captions"]) == 0:
+            return None, None
+        sub_seed = None if self.seed is None else self.seed + 1
+        return self._split_images("val", self.num_val_samples, sub_seed)
+
+    def _split_images(self, split, num_samples, seed):
+        """A split's images that have captions (a seeded subset of ``num_samples``), sorted,
+        and their references."""
+        caps, idxs = self.data[f"{split}_captions"], self.data[f"{split}_image_idxs"]
+        refs = references_by_image(caps, idxs, self.idx_to_word)
+        images = np.array(sorted(refs), dtype=np.int64)  # (M,)
+        if num_samples is not None and len(images) > num_samples:
+            pick = np.random.default_rng(seed).choice(len(images), num_samples, replace=False)
+            images = np.sort(images[pick])
+        return images, [refs[i] for i in images.tolist()]
+
+    # ------------------------------------------------------------- the course's names
+    @property
+    def best_params(self):
+        return dict(self.best_state)
+
+    bleu4_history = property(lambda self: self.history("val_bleu4"))
+
+    # ------------------------------------------------------------------ minibatches
+    def steps_per_epoch(self):
+        return max(len(self.data["train_captions"]) // self.batch_size, 1)
+
+    def batches(self):
+        for _ in range(self.steps_per_epoch()):
+            captions, features, _ = sample_coco_minibatch(
+                self.data, batch_size=self.batch_size, split="train", rng=self.rng
+            )
+            yield captions, features
+
+    # --------------------------------------------------------------------- scoring
+    def check_bleu(self, split="val", num_samples=None):
+        """Corpus BLEU-1..4 (and ``exact``, the fraction of images captioned exactly as one of
+        their references) of free-running captions of a split's images against all their
+        references (``val`` uses the solver's fixed subset; other splits ``num_samples``
+        seeded images, None: all), decoded with ``val_decode``."""
+        if split == "val" and num_samples is None and self._val_images is not None:
+            images, refs = self._val_images, self._val_refs
+        else:
+            images, refs = self._split_images(split, num_samples, self.seed)
+        feats = self.data[f"{split}_features"][images]
+        with np.errstate(**_QUIET):
+            sampled = decode_split(self._decoder(), feats, self.val_decode, self.beam_size,
+                                   self.max_length)  # fmt: skip
+        return score_captions(sampled, refs, self.idx_to_word)
+
+    def epoch_line(self, record):
+        line = f"(Epoch {record['epoch']} / {self.num_epochs}) loss {record['loss']:f}"
+        if "val_bleu4" in record:
+            line += "; val BLEU-1..4 " + " ".join(f"{record[f'val_bleu{k}']:.4f}"
+                                                  for k in range(1, 5))  # fmt: skip
+        return line + f"; lr {record['lr']:.3g}"
+
+
+class CaptioningSolver(CaptioningSolverParts, EpochLoop):
     """Trains a captioning model whose ``loss(features, captions)`` returns ``(loss, grads)``
     keyed like ``model.params`` and whose ``sample(features, max_length)`` decodes."""
 
@@ -166,31 +232,10 @@ class CaptioningSolver(EpochLoop):
         if self.lr_decay <= 0:
             raise ValueError(f"lr_decay must be > 0, got {self.lr_decay}")
 
-    def _validation_set(self):
-        if "val_captions" not in self.data or len(self.data["val_captions"]) == 0:
-            return None, None
-        sub_seed = None if self.seed is None else self.seed + 1
-        return self._split_images("val", self.num_val_samples, sub_seed)
-
-    def _split_images(self, split, num_samples, seed):
-        """A split's images that have captions (a seeded subset of ``num_samples``), sorted,
-        and their references."""
-        caps, idxs = self.data[f"{split}_captions"], self.data[f"{split}_image_idxs"]
-        refs = references_by_image(caps, idxs, self.idx_to_word)
-        images = np.array(sorted(refs), dtype=np.int64)  # (M,)
-        if num_samples is not None and len(images) > num_samples:
-            pick = np.random.default_rng(seed).choice(len(images), num_samples, replace=False)
-            images = np.sort(images[pick])
-        return images, [refs[i] for i in images.tolist()]
-
-    # ------------------------------------------------------------- the course's names
-    @property
-    def best_params(self):
-        return dict(self.best_state)
-
-    bleu4_history = property(lambda self: self.history("val_bleu4"))
-
     # -------------------------------------------------------------- the core's hooks
+    def _decoder(self):
+        return self.model
+
     def model_state(self):
         return dict(self.model.params)
 
@@ -216,16 +261,6 @@ class CaptioningSolver(EpochLoop):
 
     def session(self):
         return np.errstate(**_QUIET)
-
-    def steps_per_epoch(self):
-        return max(len(self.data["train_captions"]) // self.batch_size, 1)
-
-    def batches(self):
-        for _ in range(self.steps_per_epoch()):
-            captions, features, _ = sample_coco_minibatch(
-                self.data, batch_size=self.batch_size, split="train", rng=self.rng
-            )
-            yield captions, features
 
     # ----------------------------------------------------------------------------- training
     def step(self, batch, iteration):
@@ -254,25 +289,3 @@ class CaptioningSolver(EpochLoop):
         if self._val_images is not None:
             record.update({f"val_{k}": v for k, v in self.check_bleu().items()})
         return record
-
-    def check_bleu(self, split="val", num_samples=None):
-        """Corpus BLEU-1..4 (and ``exact``, the fraction of images captioned exactly as one of
-        their references) of free-running captions of a split's images against all their
-        references (``val`` uses the solver's fixed subset; other splits ``num_samples``
-        seeded images, None: all)."""
-        if split == "val" and num_samples is None and self._val_images is not None:
-            images, refs = self._val_images, self._val_refs
-        else:
-            images, refs = self._split_images(split, num_samples, self.seed)
-        feats = self.data[f"{split}_features"][images]
-        with np.errstate(**_QUIET):
-            sampled = decode_split(self.model, feats, self.val_decode, self.beam_size,
-                                   self.max_length)  # fmt: skip
-        return score_captions(sampled, refs, self.idx_to_word)
-
-    def epoch_line(self, record):
-        line = f"(Epoch {record['epoch']} / {self.num_epochs}) loss {record['loss']:f}"
-        if "val_bleu4" in record:
-            line += "; val BLEU-1..4 " + " ".join(f"{record[f'val_bleu{k}']:.4f}"
-                                                  for k in range(1, 5))  # fmt: skip
-        return line + f"; lr {record['lr']:.3g}"

@@ -29,8 +29,7 @@ import contextlib
 import numpy as np
 import torch
 
-from visionblocks.captioning.coco import sample_coco_minibatch
-from visionblocks.captioning.solver import decode_split, references_by_image, score_captions
+from visionblocks.captioning.solver import CaptioningSolverParts
 from visionblocks.captioning.transformer import (
     CaptioningTransformer,
     transformer_temporal_softmax_loss,
@@ -118,7 +117,7 @@ class TorchCaptioner:
             self.module.train(was)
 
 
-class TorchCaptioningSolver(TorchLoopState, EpochLoop):
+class TorchCaptioningSolver(CaptioningSolverParts, TorchLoopState, EpochLoop):
     """Trains a torch captioner (see the module docstring) on the course's data dict."""
 
     monitor, higher_is_better = "val_bleu4", True
@@ -200,29 +199,8 @@ class TorchCaptioningSolver(TorchLoopState, EpochLoop):
         if not self.lr_decay > 0:
             raise ConfigError(f"lr_decay must be > 0, got {self.lr_decay}")
 
-    def _validation_set(self):
-        if "val_captions" not in self.data or len(self.data["val_captions"]) == 0:
-            return None, None
-        sub_seed = None if self.seed is None else self.seed + 1
-        return self._split_images("val", self.num_val_samples, sub_seed)
-
-    def _split_images(self, split, num_samples, seed):
-        """A split's captioned images (a seeded subset of ``num_samples``), sorted, and their
-        references (the same subset ``CaptioningSolver`` draws)."""
-        caps, idxs = self.data[f"{split}_captions"], self.data[f"{split}_image_idxs"]
-        refs = references_by_image(caps, idxs, self.idx_to_word)
-        images = np.array(sorted(refs), dtype=np.int64)  # (M,)
-        if num_samples is not None and len(images) > num_samples:
-            pick = np.random.default_rng(seed).choice(len(images), num_samples, replace=False)
-            images = np.sort(images[pick])
-        return images, [refs[i] for i in images.tolist()]
-
-    # ------------------------------------------------------------- the course's names
-    @property
-    def best_params(self):
-        return dict(self.best_state)
-
-    bleu4_history = property(lambda self: self.history("val_bleu4"))
+    def _decoder(self):
+        return self.captioner
 
     # -------------------------------------------------------------- the core's hooks
     def rank_state(self):
@@ -256,16 +234,6 @@ class TorchCaptioningSolver(TorchLoopState, EpochLoop):
             finally:
                 self._in_session = False
                 self.torch_rng, self.cuda_rng = ckpt.get_rng_state(self.device)
-
-    def steps_per_epoch(self):
-        return max(len(self.data["train_captions"]) // self.batch_size, 1)
-
-    def batches(self):
-        for _ in range(self.steps_per_epoch()):
-            captions, features, _ = sample_coco_minibatch(
-                self.data, batch_size=self.batch_size, split="train", rng=self.rng
-            )
-            yield captions, features
 
     def begin_epoch(self):
         """Train mode, and this epoch's learning rate ``lr * lr_decay ** epoch``."""
@@ -301,23 +269,3 @@ class TorchCaptioningSolver(TorchLoopState, EpochLoop):
         if self._val_images is not None:
             record.update({f"val_{k}": v for k, v in self.check_bleu().items()})
         return record
-
-    def check_bleu(self, split="val", num_samples=None):
-        """Corpus BLEU-1..4 and ``exact`` of free-running captions of a split's images against
-        all their references (``val``: the solver's fixed subset; other splits
-        ``num_samples`` seeded images, None: all), decoded with ``val_decode``."""
-        if split == "val" and num_samples is None and self._val_images is not None:
-            images, refs = self._val_images, self._val_refs
-        else:
-            images, refs = self._split_images(split, num_samples, self.seed)
-        feats = self.data[f"{split}_features"][images]
-        sampled = decode_split(self.captioner, feats, self.val_decode, self.beam_size,
-                               self.max_length)  # fmt: skip
-        return score_captions(sampled, refs, self.idx_to_word)
-
-    def epoch_line(self, record):
-        line = f"(Epoch {record['epoch']} / {self.num_epochs}) loss {record['loss']:f}"
-        if "val_bleu4" in record:
-            line += "; val BLEU-1..4 " + " ".join(f"{record[f'val_bleu{k}']:.4f}"
-                                                  for k in range(1, 5))  # fmt: skip
-        return line + f"; lr {record['lr']:.3g}"
