@@ -24,8 +24,6 @@ features in, (N, T) int32 captions out), which ``decode_split`` and the gallerie
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 
@@ -35,9 +33,8 @@ from visionblocks.captioning.transformer import (
     transformer_temporal_softmax_loss,
 )
 from visionblocks.errors import ConfigError, ShapeError
-from visionblocks.torchkit import checkpoint as ckpt
 from visionblocks.torchkit.distributed import pick_device
-from visionblocks.torchkit.loop_state import TorchLoopState
+from visionblocks.torchkit.loop_state import TorchGenerators, TorchLoopState
 from visionblocks.torchkit.optim import make_optimizer
 from visionblocks.training import EpochLoop
 from visionblocks.training import state as S
@@ -117,7 +114,7 @@ class TorchCaptioner:
             self.module.train(was)
 
 
-class TorchCaptioningSolver(CaptioningSolverParts, TorchLoopState, EpochLoop):
+class TorchCaptioningSolver(CaptioningSolverParts, TorchGenerators, TorchLoopState, EpochLoop):
     """Trains a torch captioner (see the module docstring) on the course's data dict."""
 
     monitor, higher_is_better = "val_bleu4", True
@@ -167,9 +164,7 @@ class TorchCaptioningSolver(CaptioningSolverParts, TorchLoopState, EpochLoop):
                                         self.momentum, self.weight_decay)  # fmt: skip
         self.rng = np.random.default_rng(self.seed)  # the minibatches
         # dropout draws from torch's global generators: ours are forked in, and checkpointed
-        self.torch_rng = torch.Generator().manual_seed(int(self.seed or 0)).get_state()
-        self.cuda_rng = ckpt.seeded_cuda_state(self.device, int(self.seed or 0))
-        self._in_session = False
+        self.seed_torch_generators(int(self.seed or 0))
         self._grad_norms: list[float] = []
         self._lr = float(self.lr)
         self.setup_loop(num_epochs=self.num_epochs, out_dir=self.out_dir, resume=self.resume,
@@ -204,36 +199,11 @@ class TorchCaptioningSolver(CaptioningSolverParts, TorchLoopState, EpochLoop):
 
     # -------------------------------------------------------------- the core's hooks
     def rank_state(self):
-        torch_cpu, cuda = self.torch_rng, self.cuda_rng
-        if self._in_session:
-            torch_cpu, cuda = ckpt.get_rng_state(self.device)
-        out = {"batches": S.generator_state(self.rng), "torch": ckpt.to_array(torch_cpu)}
-        if cuda is not None:
-            out["cuda"] = ckpt.to_array(cuda)
-        return out
+        return {"batches": S.generator_state(self.rng), **self.torch_generator_state()}
 
     def load_rank_state(self, state):
         S.set_generator_state(self.rng, state["batches"])
-        self.torch_rng = torch.from_numpy(np.ascontiguousarray(state["torch"]))
-        if (self.device.type == "cuda") != ("cuda" in state):
-            raise ConfigError(f"{self.out_dir}/last was trained "
-                              f"{'on' if 'cuda' in state else 'off'} CUDA; resume it on the "
-                              "same kind of device for the same numbers")  # fmt: skip
-        if "cuda" in state:
-            self.cuda_rng = torch.from_numpy(np.ascontiguousarray(state["cuda"]))
-
-    @contextlib.contextmanager
-    def session(self):
-        """Runs on a fork of torch's generators set from ours (the caller's stay as they were)."""
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            ckpt.set_rng_state(self.torch_rng, self.cuda_rng, self.device)
-            self._in_session = True
-            try:
-                yield
-            finally:
-                self._in_session = False
-                self.torch_rng, self.cuda_rng = ckpt.get_rng_state(self.device)
+        self.load_torch_generator_state(state)
 
     def begin_epoch(self):
         """Train mode, and this epoch's learning rate ``lr * lr_decay ** epoch``."""

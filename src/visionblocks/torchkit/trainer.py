@@ -20,8 +20,6 @@ CUDA, the device generator), so a resumed run -- data-parallel included -- conti
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -30,7 +28,7 @@ from visionblocks.errors import ConfigError, ShapeError
 from visionblocks.torchkit import checkpoint as ckpt
 from visionblocks.torchkit import distributed as D
 from visionblocks.torchkit.augment import make_augment
-from visionblocks.torchkit.loop_state import TorchLoopState
+from visionblocks.torchkit.loop_state import TorchGenerators, TorchLoopState
 from visionblocks.torchkit.optim import make_lr_schedule, make_optimizer
 from visionblocks.training import EpochLoop
 from visionblocks.training import state as S
@@ -45,7 +43,7 @@ _OPTIONS = dict(
 )  # fmt: skip
 
 
-class Trainer(TorchLoopState, EpochLoop):
+class Trainer(TorchGenerators, TorchLoopState, EpochLoop):
     """Trains an ``nn.Module`` returning scores (N, C) on a data dict of NumPy arrays."""
 
     def __init__(self, model, data, **kwargs):
@@ -103,9 +101,7 @@ class Trainer(TorchLoopState, EpochLoop):
         self.augment_fn = make_augment(list(self.augment)) if self.augment else None
         self.aug_gen = torch.Generator().manual_seed(self.seed)
         # dropout's generators: this process's own (seed + rank), checkpointed per rank
-        self.torch_rng = torch.Generator().manual_seed(self.seed + self.ctx.rank).get_state()
-        self.cuda_rng = ckpt.seeded_cuda_state(self.device, self.seed + self.ctx.rank)
-        self._in_session = False
+        self.seed_torch_generators(self.seed + self.ctx.rank)
         self.model = model.to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -158,39 +154,14 @@ class Trainer(TorchLoopState, EpochLoop):
     # -------------------------------------------------------------- the core's hooks
     def rank_state(self):
         """This process's generators; inside ``train()`` the torch ones are our fork's."""
-        torch_cpu, cuda = self.torch_rng, self.cuda_rng
-        if self._in_session:
-            torch_cpu, cuda = ckpt.get_rng_state(self.device)
-        out = {"batches": S.generator_state(self.rng), "augment": ckpt.to_array(
-            self.aug_gen.get_state()), "torch": ckpt.to_array(torch_cpu)}  # fmt: skip
-        if cuda is not None:
-            out["cuda"] = ckpt.to_array(cuda)
-        return out
+        return {"batches": S.generator_state(self.rng),
+                "augment": ckpt.to_array(self.aug_gen.get_state()),
+                **self.torch_generator_state()}  # fmt: skip
 
     def load_rank_state(self, state):
         S.set_generator_state(self.rng, state["batches"])
         self.aug_gen.set_state(torch.from_numpy(np.ascontiguousarray(state["augment"])))
-        self.torch_rng = torch.from_numpy(np.ascontiguousarray(state["torch"]))
-        if (self.device.type == "cuda") != ("cuda" in state):
-            raise ConfigError(f"{self.out_dir}/last was trained "
-                              f"{'on' if 'cuda' in state else 'off'} CUDA; resume it on the "
-                              "same kind of device for the same numbers")  # fmt: skip
-        if "cuda" in state:
-            self.cuda_rng = torch.from_numpy(np.ascontiguousarray(state["cuda"]))
-
-    @contextlib.contextmanager
-    def session(self):
-        """Dropout draws from torch's global generators: run on a fork of them, set from ours
-        (and checkpointed), so the caller's random state is left as it was."""
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            ckpt.set_rng_state(self.torch_rng, self.cuda_rng, self.device)
-            self._in_session = True
-            try:
-                yield
-            finally:
-                self._in_session = False
-                self.torch_rng, self.cuda_rng = ckpt.get_rng_state(self.device)
+        self.load_torch_generator_state(state)
 
     def steps_per_epoch(self):
         return len(self.sampler)
